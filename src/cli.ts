@@ -44,7 +44,7 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
     .alias('version', 'v')
     .help()
     .alias('help', 'h')
-    .strict()
+    .strictOptions()
     .check((args) => {
       if (args._.length !== 1) {
         throw new Error(args._.length === 0 ? 'Missing the config file argument.' : `Expected one config file, got ${args._.length} arguments.`);

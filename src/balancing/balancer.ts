@@ -1,0 +1,17 @@
+// The interface every selection algorithm implements, and the per-backend state
+// it selects from.
+import type { BackendConfig } from '../config/types.js';
+
+/** A backend as the balancer sees it. `active` counts connections being set up or open in this worker. */
+export interface BalancedBackend {
+  readonly config: BackendConfig;
+  active: number;
+}
+
+export interface Balancer {
+  /**
+   * Picks the backend for the next connection attempt, skipping the ones in `exclude`
+   * (already tried for this connection). Returns undefined when every backend is excluded.
+   */
+  pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined;
+}

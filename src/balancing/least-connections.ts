@@ -1,0 +1,31 @@
+// Weighted least-connections: the backend with the fewest active connections per
+// unit of weight gets the next connection; ties go to the backends in turn.
+import type { BalancedBackend, Balancer } from './balancer.js';
+
+export class LeastConnections implements Balancer {
+  private readonly backends: readonly BalancedBackend[];
+  /** Index where the next tie-break scan starts, so equal backends take turns. */
+  private nextStart = 0;
+
+  constructor(backends: readonly BalancedBackend[]) {
+    this.backends = backends;
+  }
+
+  pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {
+    const count = this.backends.length;
+    let best: BalancedBackend | undefined;
+    let bestIndex = -1;
+    for (let step = 0; step < count; step++) {
+      const index = (this.nextStart + step) % count;
+      const backend = this.backends[index]!;
+      if (exclude.has(backend)) continue;
+      // Compare active/weight without division: a/wa < b/wb  <=>  a*wb < b*wa.
+      if (best === undefined || backend.active * best.config.weight < best.active * backend.config.weight) {
+        best = backend;
+        bestIndex = index;
+      }
+    }
+    if (best !== undefined) this.nextStart = (bestIndex + 1) % count;
+    return best;
+  }
+}

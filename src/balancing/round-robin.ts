@@ -1,0 +1,33 @@
+// Smooth weighted round-robin: a backend of weight 2 gets two of every three
+// connections, interleaved (A B A A B A ...) instead of in bursts.
+import type { BalancedBackend, Balancer } from './balancer.js';
+
+export class RoundRobin implements Balancer {
+  private readonly backends: readonly BalancedBackend[];
+  /** Running score per backend, in the same order as `backends`. */
+  private readonly current: number[];
+
+  constructor(backends: readonly BalancedBackend[]) {
+    this.backends = backends;
+    this.current = backends.map(() => 0);
+  }
+
+  pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {
+    // Each pick raises every candidate's score by its weight, takes the highest and
+    // lowers it by the total weight, so over one round each backend is picked
+    // `weight` times and a heavy backend's turns are spread out.
+    let total = 0;
+    let best = -1;
+    for (let i = 0; i < this.backends.length; i++) {
+      const backend = this.backends[i]!;
+      if (exclude.has(backend)) continue;
+      const weight = backend.config.weight;
+      this.current[i]! += weight;
+      total += weight;
+      if (best === -1 || this.current[i]! > this.current[best]!) best = i;
+    }
+    if (best === -1) return undefined;
+    this.current[best]! -= total;
+    return this.backends[best];
+  }
+}

@@ -1,0 +1,31 @@
+// The summary `rsp --check` prints for a valid config.
+import { availableParallelism } from 'node:os';
+import type { CliOptions } from './cli.js';
+import { formatEndpoint } from './config/endpoint.js';
+import type { Config } from './config/types.js';
+
+export function formatConfigSummary(config: Config, options: Pick<CliOptions, 'workers'>): string {
+  const workers =
+    options.workers !== undefined
+      ? `${options.workers} (from --workers)`
+      : config.workers !== null
+        ? `${config.workers} (from the config)`
+        : `${availableParallelism()} (available CPUs)`;
+  const lines = [
+    `${config.file}: configuration is valid`,
+    `workers: ${workers}`,
+    `metrics: ${config.metrics === null ? 'off' : formatEndpoint(config.metrics)}`,
+  ];
+  for (const service of config.services) {
+    const timeouts = service.timeouts;
+    lines.push(
+      `service ${service.name}`,
+      `  listen: ${formatEndpoint(service.listen)}`,
+      `  algorithm: ${service.algorithm}`,
+      `  backends: ${service.backends.map((backend) => `${backend.address} (weight ${backend.weight})`).join(', ')}`,
+      `  timeouts: connect ${timeouts.connectMs / 1000} s, idle ${timeouts.idleMs / 1000} s, drain ${timeouts.drainMs / 1000} s`,
+      `  access log: ${service.accessLog ? 'on' : 'off'}`,
+    );
+  }
+  return lines.join('\n');
+}

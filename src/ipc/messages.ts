@@ -1,0 +1,66 @@
+// Messages between the primary and its workers over the cluster IPC channel.
+// Every rsp message has a `type` starting with `rsp:`; prom-client shares the
+// channel, so handlers ignore anything else.
+import type { Config } from '../config/types.js';
+
+/** Primary → worker: the validated config to serve, sent in reply to `rsp:ready`. */
+export interface ConfigMessage {
+  readonly type: 'rsp:config';
+  readonly config: Config;
+}
+
+/** Primary → worker: stop accepting, let open connections finish for `drainMs`, then exit. */
+export interface StopMessage {
+  readonly type: 'rsp:stop';
+  readonly drainMs: number;
+}
+
+/**
+ * Worker → primary: the worker's message handler is installed. Messages that reach
+ * a child before it has a 'message' listener are dropped, so the primary waits for
+ * this before it sends the config.
+ */
+export interface ReadyMessage {
+  readonly type: 'rsp:ready';
+}
+
+/** Worker → primary: a service's listen socket is open at `address`. */
+export interface ListeningMessage {
+  readonly type: 'rsp:listening';
+  readonly service: string;
+  readonly address: string;
+}
+
+/** Worker → primary: a service's listen socket could not be opened. */
+export interface ListenFailedMessage {
+  readonly type: 'rsp:listen-failed';
+  readonly service: string;
+  readonly address: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export type PrimaryMessage = ConfigMessage | StopMessage;
+export type WorkerMessage = ReadyMessage | ListeningMessage | ListenFailedMessage;
+
+function hasRspType(value: unknown): value is { type: string } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { type?: unknown }).type === 'string' &&
+    (value as { type: string }).type.startsWith('rsp:')
+  );
+}
+
+/** Narrows an IPC message to a primary → worker message; foreign messages return false. */
+export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
+  return hasRspType(value) && (value.type === 'rsp:config' || value.type === 'rsp:stop');
+}
+
+/** Narrows an IPC message to a worker → primary message; foreign messages return false. */
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return (
+    hasRspType(value) &&
+    (value.type === 'rsp:ready' || value.type === 'rsp:listening' || value.type === 'rsp:listen-failed')
+  );
+}

@@ -1,0 +1,174 @@
+// The primary's set of worker processes: forks them with the config, tracks when
+// they listen, replaces a worker that dies (with backoff when it keeps dying), and
+// stops them all with a drain deadline.
+import cluster, { type Worker } from 'node:cluster';
+import { EventEmitter } from 'node:events';
+import type { Config } from '../config/types.js';
+import { ErrorCodes, RspError } from '../errors.js';
+import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from '../ipc/messages.js';
+import type { Logger } from '../log.js';
+
+/** A worker that lived at least this long is considered healthy, so its replacement starts at once. */
+const STABLE_LIFETIME_MS = 10_000;
+const FIRST_RESPAWN_DELAY_MS = 500;
+const MAX_RESPAWN_DELAY_MS = 30_000;
+/** How long after the drain deadline a worker may take to exit before it is killed. */
+const EXIT_GRACE_MS = 5_000;
+
+/** One worker position in the pool; the worker in it is replaced when it dies. */
+interface Slot {
+  readonly index: number;
+  worker: Worker | undefined;
+  startedAt: number;
+  /** Deaths in a row of workers that lived less than STABLE_LIFETIME_MS. */
+  quickDeaths: number;
+  /** Services whose listen socket the current worker has opened. */
+  listening: Set<string>;
+  respawnTimer: NodeJS.Timeout | undefined;
+}
+
+export interface PoolEvents {
+  /** Every worker has opened every service's listen socket; addresses by service name. */
+  ready: [addresses: ReadonlyMap<string, string>];
+  /** A worker failed to open a listen socket before the pool became ready. */
+  startFailed: [error: RspError];
+}
+
+export class WorkerPool extends EventEmitter<PoolEvents> {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly slots: Slot[];
+  private readonly addresses = new Map<string, string>();
+  private ready = false;
+  private stopping = false;
+
+  constructor(config: Config, workerCount: number, log: Logger, env: NodeJS.ProcessEnv) {
+    super();
+    this.config = config;
+    this.log = log;
+    this.env = env;
+    this.slots = Array.from({ length: workerCount }, (_, index) => ({
+      index,
+      worker: undefined,
+      startedAt: 0,
+      quickDeaths: 0,
+      listening: new Set<string>(),
+      respawnTimer: undefined,
+    }));
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Forks every worker. Listen for `ready` or `startFailed` to learn the outcome. */
+  start(): void {
+    for (const slot of this.slots) this.fork(slot);
+  }
+
+  /**
+   * Tells every worker to stop accepting and drain for `drainMs`, and resolves once
+   * all have exited. A worker still running EXIT_GRACE_MS after the deadline is killed.
+   */
+  stop(drainMs: number): Promise<void> {
+    this.stopping = true;
+    const exits: Promise<void>[] = [];
+    for (const slot of this.slots) {
+      clearTimeout(slot.respawnTimer);
+      const worker = slot.worker;
+      if (worker === undefined || worker.isDead()) continue;
+      exits.push(
+        new Promise((resolve) => {
+          const killTimer = setTimeout(() => {
+            this.log.warn({ worker: worker.id, workerPid: worker.process.pid }, 'worker did not exit after the drain deadline; killing it');
+            worker.process.kill('SIGKILL');
+          }, drainMs + EXIT_GRACE_MS);
+          worker.once('exit', () => {
+            clearTimeout(killTimer);
+            resolve();
+          });
+        }),
+      );
+      sendTo(worker, { type: 'rsp:stop', drainMs });
+    }
+    return Promise.all(exits).then(() => undefined);
+  }
+
+  private fork(slot: Slot): void {
+    slot.respawnTimer = undefined;
+    slot.listening = new Set();
+    slot.startedAt = Date.now();
+    const worker = cluster.fork(this.env);
+    slot.worker = worker;
+
+    worker.on('message', (message: unknown) => {
+      if (isWorkerMessage(message)) this.onWorkerMessage(slot, worker, message);
+    });
+    worker.on('exit', (code: number | null, signal: string | null) => this.onWorkerExit(slot, worker, code, signal));
+    // A send to a worker that is exiting can fail; the exit handler deals with the worker.
+    worker.on('error', (error) => this.log.warn({ err: error, worker: worker.id }, 'worker IPC error'));
+  }
+
+  private onWorkerMessage(slot: Slot, worker: Worker, message: WorkerMessage): void {
+    switch (message.type) {
+      case 'rsp:ready':
+        sendTo(worker, { type: 'rsp:config', config: this.config });
+        break;
+      case 'rsp:listening':
+        slot.listening.add(message.service);
+        this.addresses.set(message.service, message.address);
+        this.log.debug({ worker: worker.id, service: message.service, address: message.address }, 'worker listening');
+        this.checkReady();
+        break;
+      case 'rsp:listen-failed': {
+        const error = new RspError(
+          ErrorCodes.LISTEN,
+          `service ${message.service} failed to listen on ${message.address}: ${message.message}`,
+        );
+        this.log.error(
+          { worker: worker.id, service: message.service, address: message.address, code: message.code },
+          error.message,
+        );
+        if (!this.ready) {
+          this.emit('startFailed', error);
+        } else {
+          // The replacement worker could not listen; kill it so the backoff applies.
+          worker.process.kill('SIGKILL');
+        }
+        break;
+      }
+    }
+  }
+
+  private checkReady(): void {
+    if (this.ready) return;
+    const serviceCount = this.config.services.length;
+    if (!this.slots.every((slot) => slot.listening.size === serviceCount)) return;
+    this.ready = true;
+    this.emit('ready', new Map(this.addresses));
+  }
+
+  private onWorkerExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    if (slot.worker !== worker) return;
+    slot.worker = undefined;
+    if (this.stopping) {
+      this.log.info({ worker: worker.id, workerPid: worker.process.pid, code, signal }, 'worker exited');
+      return;
+    }
+
+    const lifetimeMs = Date.now() - slot.startedAt;
+    slot.quickDeaths = lifetimeMs < STABLE_LIFETIME_MS ? slot.quickDeaths + 1 : 0;
+    const respawnDelayMs =
+      slot.quickDeaths <= 1 ? 0 : Math.min(FIRST_RESPAWN_DELAY_MS * 2 ** (slot.quickDeaths - 2), MAX_RESPAWN_DELAY_MS);
+    this.log.warn(
+      { worker: worker.id, workerPid: worker.process.pid, code, signal, lifetimeMs, respawnDelayMs },
+      'worker exited unexpectedly; starting a replacement',
+    );
+    slot.respawnTimer = setTimeout(() => this.fork(slot), respawnDelayMs);
+  }
+}
+
+function sendTo(worker: Worker, message: PrimaryMessage): void {
+  if (worker.isConnected()) worker.send(message);
+}

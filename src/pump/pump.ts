@@ -1,0 +1,162 @@
+// The bidirectional byte pump between an accepted client socket and a connected
+// backend socket: backpressure both ways, half-close passed on, resets passed on
+// as resets, and byte counts per direction.
+import type { Socket } from 'node:net';
+import { reasonForError, type CloseReason, type Side } from './close-reason.js';
+
+export interface PumpResult {
+  readonly reason: CloseReason;
+  readonly side: Side;
+  /** The first socket error, when the connection ended with one. */
+  readonly error: Error | undefined;
+  /** Bytes read from the client and passed to the backend. */
+  readonly bytesUpstream: number;
+  /** Bytes read from the backend and passed to the client. */
+  readonly bytesDownstream: number;
+}
+
+export interface PumpOptions {
+  /** Close both sides after this long without a byte in either direction; 0 disables. */
+  readonly idleMs: number;
+}
+
+/**
+ * Connects two sockets that were created with `allowHalfOpen: true`. The client
+ * must be paused (the server uses `pauseOnConnect`) and the backend connected;
+ * the pump resumes the client. `onClose` runs once, after both sockets closed.
+ */
+export class Pump {
+  private readonly client: Socket;
+  private readonly backend: Socket;
+  private readonly onClose: (result: PumpResult) => void;
+
+  private bytesUpstream = 0;
+  private bytesDownstream = 0;
+  /** First clean FIN seen, kept as the reason unless an error comes later. */
+  private endReason: CloseReason | undefined;
+  private endSide: Side = 'internal';
+  /** First error or local abort; it outranks a clean end. */
+  private failure: { reason: CloseReason; side: Side; error: Error | undefined } | undefined;
+  private openSockets = 2;
+
+  constructor(client: Socket, backend: Socket, options: PumpOptions, onClose: (result: PumpResult) => void) {
+    this.client = client;
+    this.backend = backend;
+    this.onClose = onClose;
+
+    client.on('data', this.onClientData);
+    client.on('end', this.onClientEnd);
+    client.on('error', this.onClientError);
+    client.on('close', this.onSocketClose);
+    client.on('drain', this.onClientDrain);
+
+    backend.on('data', this.onBackendData);
+    backend.on('end', this.onBackendEnd);
+    backend.on('error', this.onBackendError);
+    backend.on('close', this.onSocketClose);
+    backend.on('drain', this.onBackendDrain);
+
+    // Every byte of either direction is read from or written to the client socket,
+    // so the client's own inactivity timer measures idleness of the whole connection.
+    if (options.idleMs > 0) {
+      client.setTimeout(options.idleMs);
+      client.on('timeout', this.onIdleTimeout);
+    }
+
+    client.resume();
+  }
+
+  /** Closes both sides at once and records `reason`, for drain deadlines. Idempotent. */
+  abort(reason: CloseReason): void {
+    this.fail(reason, 'internal', undefined);
+    this.client.destroy();
+    this.backend.destroy();
+  }
+
+  // Backpressure: a write that returns false means the destination's buffer is
+  // above its high-water mark, so reading from the source stops until 'drain'.
+
+  private readonly onClientData = (chunk: Buffer): void => {
+    this.bytesUpstream += chunk.length;
+    if (!this.backend.write(chunk)) this.client.pause();
+  };
+
+  private readonly onBackendData = (chunk: Buffer): void => {
+    this.bytesDownstream += chunk.length;
+    if (!this.client.write(chunk)) this.backend.pause();
+  };
+
+  private readonly onBackendDrain = (): void => {
+    this.client.resume();
+  };
+
+  private readonly onClientDrain = (): void => {
+    this.backend.resume();
+  };
+
+  // Half-close: a FIN from one side becomes end() on the other, which sends FIN
+  // after the bytes already queued. Each socket closes itself once it has both
+  // received and sent a FIN.
+
+  private readonly onClientEnd = (): void => {
+    if (this.endReason === undefined) {
+      this.endReason = 'client_end';
+      this.endSide = 'client';
+    }
+    if (!this.backend.destroyed) this.backend.end();
+  };
+
+  private readonly onBackendEnd = (): void => {
+    if (this.endReason === undefined) {
+      this.endReason = 'backend_end';
+      this.endSide = 'backend';
+    }
+    if (!this.client.destroyed) this.client.end();
+  };
+
+  // An error on one side truncates the stream, so the other side gets a reset
+  // (RST) rather than a FIN: a peer must never take a cut stream for a whole one.
+
+  private readonly onClientError = (error: Error): void => {
+    this.fail(reasonForError(error), 'client', error);
+    resetSocket(this.backend);
+  };
+
+  private readonly onBackendError = (error: Error): void => {
+    this.fail(reasonForError(error), 'backend', error);
+    resetSocket(this.client);
+  };
+
+  private readonly onIdleTimeout = (): void => {
+    this.abort('idle');
+  };
+
+  private readonly onSocketClose = (): void => {
+    this.openSockets--;
+    if (this.openSockets > 0) return;
+
+    this.client.setTimeout(0);
+    const failure = this.failure;
+    this.onClose({
+      reason: failure?.reason ?? this.endReason ?? 'other',
+      side: failure?.side ?? this.endSide,
+      error: failure?.error,
+      bytesUpstream: this.bytesUpstream,
+      bytesDownstream: this.bytesDownstream,
+    });
+  };
+
+  private fail(reason: CloseReason, side: Side, error: Error | undefined): void {
+    if (this.failure === undefined) this.failure = { reason, side, error };
+  }
+}
+
+/** Closes a socket with RST (SO_LINGER 0) so its peer sees ECONNRESET, unless it is already closed. */
+export function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.connecting) {
+    socket.destroy();
+    return;
+  }
+  socket.resetAndDestroy();
+}

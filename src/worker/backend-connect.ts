@@ -1,0 +1,45 @@
+// One TCP connect attempt to a backend, bounded by the connect timeout.
+import { connect, type Socket } from 'node:net';
+import type { BackendConfig } from '../config/types.js';
+
+export class ConnectTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+
+  constructor(address: string, timeoutMs: number) {
+    super(`connect to ${address} timed out after ${timeoutMs} ms`);
+    this.name = 'ConnectTimeoutError';
+  }
+}
+
+export type ConnectCallback = (error: Error | undefined, socket: Socket | undefined) => void;
+
+/**
+ * Opens a half-open-capable socket to `backend`. Calls `callback` exactly once:
+ * with the connected socket, or with the error (the socket is then destroyed).
+ * Hostnames are resolved by the OS resolver at each attempt.
+ */
+export function connectBackend(backend: BackendConfig, timeoutMs: number, callback: ConnectCallback): Socket {
+  const socket = connect({ host: backend.host, port: backend.port, allowHalfOpen: true, noDelay: true });
+  let settled = false;
+
+  const settle = (error: Error | undefined): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.off('connect', onConnect);
+    socket.off('error', onError);
+    if (error !== undefined) {
+      socket.destroy();
+      callback(error, undefined);
+    } else {
+      callback(undefined, socket);
+    }
+  };
+  const onConnect = (): void => settle(undefined);
+  const onError = (error: Error): void => settle(error);
+  const timer = setTimeout(() => settle(new ConnectTimeoutError(backend.address, timeoutMs)), timeoutMs);
+
+  socket.once('connect', onConnect);
+  socket.once('error', onError);
+  return socket;
+}

@@ -1,0 +1,211 @@
+// One service inside a worker: the listen socket, backend selection with retry on
+// the next backend, the pumps of open connections, and draining on stop.
+import { createServer, type Server, type Socket } from 'node:net';
+import { formatEndpoint } from '../config/endpoint.js';
+import type { ServiceConfig } from '../config/types.js';
+import type { BalancedBackend, Balancer } from '../balancing/balancer.js';
+import { createBalancer } from '../balancing/create-balancer.js';
+import { reasonForError, type CloseReason } from '../pump/close-reason.js';
+import { Pump, type PumpResult } from '../pump/pump.js';
+import { LogLimiter, type Logger } from '../log.js';
+import { connectBackend } from './backend-connect.js';
+
+/** Counts reported when a service stops. */
+export interface DrainResult {
+  /** Connections that finished on their own before the deadline. */
+  readonly finished: number;
+  /** Connections closed by rsp at the deadline. */
+  readonly cut: number;
+}
+
+/** A client connection from accept until both sockets are closed. */
+interface Connection {
+  readonly client: Socket;
+  /** `host:port` of the client, read at accept time because it is gone once the socket closes. */
+  readonly clientAddress: string;
+  backendSocket: Socket | undefined;
+  pump: Pump | undefined;
+  readonly acceptedAt: number;
+}
+
+export class ServiceListener {
+  readonly config: ServiceConfig;
+  private readonly log: Logger;
+  private readonly server: Server;
+  private readonly backends: BalancedBackend[];
+  private readonly balancer: Balancer;
+  private readonly connections = new Set<Connection>();
+  private readonly logLimiter = new LogLimiter();
+  private onEmpty: (() => void) | undefined;
+
+  constructor(config: ServiceConfig, log: Logger) {
+    this.config = config;
+    this.log = log.child({ service: config.name });
+    this.backends = config.backends.map((backend) => ({ config: backend, active: 0 }));
+    this.balancer = createBalancer(config.algorithm, this.backends);
+    // pauseOnConnect: no client byte is read before a backend is connected, so a
+    // failed backend connect can be retried on another backend with nothing lost.
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onClientConnection);
+  }
+
+  /** Opens the listen socket and resolves with the address it is bound to. */
+  listen(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen({ host: this.config.listen.host, port: this.config.listen.port }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (error) => this.log.error({ err: error }, 'listen socket error'));
+        const address = this.server.address();
+        if (address === null || typeof address === 'string') {
+          resolve(formatEndpoint(this.config.listen));
+        } else {
+          resolve(formatEndpoint({ host: address.address, port: address.port }));
+        }
+      });
+    });
+  }
+
+  /**
+   * Stops accepting, waits up to `drainMs` for open connections to finish, then
+   * closes the rest. Resolves with how many finished and how many were cut.
+   */
+  async drain(drainMs: number): Promise<DrainResult> {
+    this.server.close();
+    const openAtStart = this.connections.size;
+    if (openAtStart > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        this.onEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const cut = this.connections.size;
+    for (const connection of this.connections) this.abortConnection(connection);
+    return { finished: openAtStart - cut, cut };
+  }
+
+  private readonly onClientConnection = (client: Socket): void => {
+    const connection: Connection = {
+      client,
+      clientAddress: formatRemoteAddress(client),
+      backendSocket: undefined, pump: undefined, acceptedAt: Date.now() };
+    this.connections.add(connection);
+    // Until the pump takes over, an error here (a reset while the backend connects)
+    // only ends this connection; the pump adds its own handler afterwards.
+    client.on('error', this.onEarlyClientError);
+    this.connectNext(connection, new Set());
+  };
+
+  private readonly onEarlyClientError = (error: Error): void => {
+    this.log.debug({ err: error }, 'client error before the backend connected');
+  };
+
+  /** Tries the next backend the balancer offers, skipping the ones that already failed. */
+  private connectNext(connection: Connection, tried: Set<BalancedBackend>): void {
+    const backend = this.balancer.pick(tried);
+    if (backend === undefined) {
+      this.rejectNoBackend(connection, tried.size);
+      return;
+    }
+    tried.add(backend);
+    backend.active++;
+    const startedAt = Date.now();
+
+    connection.backendSocket = connectBackend(backend.config, this.config.timeouts.connectMs, (error, socket) => {
+      if (error !== undefined || socket === undefined) {
+        backend.active--;
+        connection.backendSocket = undefined;
+        this.logBackendFailure(backend, error, Date.now() - startedAt);
+        if (connection.client.destroyed) {
+          this.forget(connection);
+          return;
+        }
+        this.connectNext(connection, tried);
+        return;
+      }
+      if (connection.client.destroyed) {
+        // Aborted by a drain deadline while connecting.
+        backend.active--;
+        socket.destroy();
+        this.forget(connection);
+        return;
+      }
+      connection.client.off('error', this.onEarlyClientError);
+      connection.pump = new Pump(connection.client, socket, { idleMs: this.config.timeouts.idleMs }, (result) => {
+        backend.active--;
+        this.onConnectionClosed(connection, backend, result);
+      });
+    });
+  }
+
+  private rejectNoBackend(connection: Connection, tried: number): void {
+    const suppressed = this.logLimiter.admit('no_backend');
+    if (suppressed !== undefined) {
+      this.log.warn(
+        { client: connection.clientAddress, backendsTried: tried, reason: 'no_backend', suppressed },
+        'no backend available; closing the client connection',
+      );
+    }
+    connection.client.destroy();
+    this.forget(connection);
+  }
+
+  private logBackendFailure(backend: BalancedBackend, error: Error | undefined, elapsedMs: number): void {
+    const reason: CloseReason = error === undefined ? 'other' : reasonForError(error);
+    const suppressed = this.logLimiter.admit(`connect:${backend.config.address}:${reason}`);
+    if (suppressed === undefined) return;
+    this.log.warn(
+      { backend: backend.config.address, reason, err: error, elapsedMs, suppressed },
+      'backend connect failed; trying the next backend',
+    );
+  }
+
+  private onConnectionClosed(connection: Connection, backend: BalancedBackend, result: PumpResult): void {
+    this.forget(connection);
+    const fields = {
+      client: connection.clientAddress,
+      backend: backend.config.address,
+      bytesUpstream: result.bytesUpstream,
+      bytesDownstream: result.bytesDownstream,
+      durationMs: Date.now() - connection.acceptedAt,
+      reason: result.reason,
+      side: result.side,
+    };
+    if (this.config.accessLog) {
+      this.log.info({ ...fields, err: result.error }, 'connection closed');
+    } else if (result.error !== undefined) {
+      const suppressed = this.logLimiter.admit(`pump:${result.side}:${result.reason}`);
+      if (suppressed !== undefined) {
+        this.log.info({ ...fields, err: result.error, suppressed }, 'connection closed by an error');
+      }
+    } else {
+      this.log.debug(fields, 'connection closed');
+    }
+  }
+
+  private abortConnection(connection: Connection): void {
+    if (connection.pump !== undefined) {
+      connection.pump.abort('drain');
+      return;
+    }
+    connection.client.destroy();
+    connection.backendSocket?.destroy();
+  }
+
+  private forget(connection: Connection): void {
+    this.connections.delete(connection);
+    if (this.connections.size === 0 && this.onEmpty !== undefined) {
+      const onEmpty = this.onEmpty;
+      this.onEmpty = undefined;
+      onEmpty();
+    }
+  }
+}
+
+function formatRemoteAddress(socket: Socket): string {
+  const host = socket.remoteAddress ?? 'unknown';
+  return host.includes(':') ? `[${host}]:${socket.remotePort ?? 0}` : `${host}:${socket.remotePort ?? 0}`;
+}

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { BalancedBackend } from '../../src/balancing/balancer.js';
+import { createBalancer } from '../../src/balancing/create-balancer.js';
+import { LeastConnections } from '../../src/balancing/least-connections.js';
+import { RoundRobin } from '../../src/balancing/round-robin.js';
+
+function makeBackends(...weights: number[]): BalancedBackend[] {
+  return weights.map((weight, index) => ({
+    config: { address: `127.0.0.1:${8081 + index}`, host: '127.0.0.1', port: 8081 + index, weight },
+    active: 0,
+  }));
+}
+
+function pickSequence(balancer: { pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined }, count: number): number[] {
+  const sequence: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const backend = balancer.pick(new Set());
+    assert.ok(backend);
+    sequence.push(backend.config.port - 8081);
+  }
+  return sequence;
+}
+
+describe('round robin', () => {
+  test('alternates equal weights', () => {
+    const balancer = new RoundRobin(makeBackends(1, 1));
+    assert.deepEqual(pickSequence(balancer, 6), [0, 1, 0, 1, 0, 1]);
+  });
+
+  test('interleaves weight 2 and 1', () => {
+    const balancer = new RoundRobin(makeBackends(2, 1));
+    assert.deepEqual(pickSequence(balancer, 6), [0, 1, 0, 0, 1, 0]);
+  });
+
+  test('spreads weights 5 1 1 smoothly', () => {
+    const balancer = new RoundRobin(makeBackends(5, 1, 1));
+    const sequence = pickSequence(balancer, 7);
+    assert.deepEqual(sequence, [0, 0, 1, 0, 2, 0, 0]);
+  });
+
+  test('keeps exact shares over many rounds', () => {
+    const balancer = new RoundRobin(makeBackends(3, 2, 1));
+    const counts = [0, 0, 0];
+    for (const index of pickSequence(balancer, 600)) counts[index]!++;
+    assert.deepEqual(counts, [300, 200, 100]);
+  });
+
+  test('skips excluded backends', () => {
+    const backends = makeBackends(1, 1, 1);
+    const balancer = new RoundRobin(backends);
+    const excluded = new Set([backends[1]!]);
+    for (let i = 0; i < 10; i++) assert.notEqual(balancer.pick(excluded), backends[1]);
+  });
+
+  test('returns undefined when all are excluded', () => {
+    const backends = makeBackends(1, 2);
+    const balancer = new RoundRobin(backends);
+    assert.equal(balancer.pick(new Set(backends)), undefined);
+  });
+});
+
+describe('least connections', () => {
+  test('picks the backend with fewer connections', () => {
+    const backends = makeBackends(1, 1);
+    backends[0]!.active = 3;
+    const balancer = new LeastConnections(backends);
+    assert.equal(balancer.pick(new Set()), backends[1]);
+  });
+
+  test('takes turns on ties', () => {
+    const balancer = new LeastConnections(makeBackends(1, 1, 1));
+    assert.deepEqual(pickSequence(balancer, 6), [0, 1, 2, 0, 1, 2]);
+  });
+
+  test('weighs connections by weight', () => {
+    const backends = makeBackends(2, 1);
+    backends[0]!.active = 3;
+    backends[1]!.active = 2;
+    const balancer = new LeastConnections(backends);
+    // 3/2 = 1.5 connections per unit of weight against 2/1 = 2.
+    assert.equal(balancer.pick(new Set()), backends[0]);
+  });
+
+  test('evens out open connections', () => {
+    const backends = makeBackends(1, 1);
+    const balancer = new LeastConnections(backends);
+    backends[0]!.active = 4;
+    for (let i = 0; i < 4; i++) {
+      const backend = balancer.pick(new Set());
+      assert.equal(backend, backends[1]);
+      backends[1]!.active++;
+    }
+    assert.equal(backends[1]!.active, 4);
+  });
+
+  test('skips excluded backends', () => {
+    const backends = makeBackends(1, 1);
+    const balancer = new LeastConnections(backends);
+    assert.equal(balancer.pick(new Set([backends[0]!])), backends[1]);
+    assert.equal(balancer.pick(new Set(backends)), undefined);
+  });
+});
+
+describe('createBalancer', () => {
+  test('maps algorithm names to classes', () => {
+    assert.ok(createBalancer('round_robin', makeBackends(1)) instanceof RoundRobin);
+    assert.ok(createBalancer('least_connections', makeBackends(1)) instanceof LeastConnections);
+  });
+});

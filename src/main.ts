@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     console.log(formatConfigSummary(config, options));
     process.exit(EXIT_OK);
   }
-  runPrimary(options, config);
+  await runPrimary(options, config);
 }
 
 await main();

@@ -2,6 +2,7 @@
 // Every rsp message has a `type` starting with `rsp:`; prom-client shares the
 // channel, so handlers ignore anything else.
 import type { Config } from '../config/types.js';
+import type { MetricSnapshot } from '../metrics/cluster-metrics.js';
 
 /** Primary → worker: the validated config to serve, sent in reply to `rsp:ready`. */
 export interface ConfigMessage {
@@ -24,6 +25,19 @@ export interface ReadyMessage {
   readonly type: 'rsp:ready';
 }
 
+/** Primary → worker: send a metrics snapshot tagged with `requestId` now. */
+export interface MetricsRequestMessage {
+  readonly type: 'rsp:metrics-request';
+  readonly requestId: number;
+}
+
+/** Worker → primary: cumulative metrics; `requestId` is null for the periodic push. */
+export interface MetricsMessage {
+  readonly type: 'rsp:metrics';
+  readonly requestId: number | null;
+  readonly metrics: MetricSnapshot;
+}
+
 /** Worker → primary: a service's listen socket is open at `address`. */
 export interface ListeningMessage {
   readonly type: 'rsp:listening';
@@ -40,8 +54,20 @@ export interface ListenFailedMessage {
   readonly message: string;
 }
 
-export type PrimaryMessage = ConfigMessage | StopMessage;
-export type WorkerMessage = ReadyMessage | ListeningMessage | ListenFailedMessage;
+export type PrimaryMessage = ConfigMessage | StopMessage | MetricsRequestMessage;
+export type WorkerMessage = ReadyMessage | ListeningMessage | ListenFailedMessage | MetricsMessage;
+
+const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set<PrimaryMessage['type']>([
+  'rsp:config',
+  'rsp:stop',
+  'rsp:metrics-request',
+]);
+const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set<WorkerMessage['type']>([
+  'rsp:ready',
+  'rsp:listening',
+  'rsp:listen-failed',
+  'rsp:metrics',
+]);
 
 function hasRspType(value: unknown): value is { type: string } {
   return (
@@ -54,13 +80,10 @@ function hasRspType(value: unknown): value is { type: string } {
 
 /** Narrows an IPC message to a primary → worker message; foreign messages return false. */
 export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
-  return hasRspType(value) && (value.type === 'rsp:config' || value.type === 'rsp:stop');
+  return hasRspType(value) && PRIMARY_MESSAGE_TYPES.has(value.type);
 }
 
 /** Narrows an IPC message to a worker → primary message; foreign messages return false. */
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
-  return (
-    hasRspType(value) &&
-    (value.type === 'rsp:ready' || value.type === 'rsp:listening' || value.type === 'rsp:listen-failed')
-  );
+  return hasRspType(value) && WORKER_MESSAGE_TYPES.has(value.type);
 }

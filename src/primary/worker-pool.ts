@@ -7,6 +7,7 @@ import type { Config } from '../config/types.js';
 import { ErrorCodes, RspError } from '../errors.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
+import type { MetricSnapshot } from '../metrics/cluster-metrics.js';
 
 /** A worker that lived at least this long is considered healthy, so its replacement starts at once. */
 const STABLE_LIFETIME_MS = 10_000;
@@ -32,6 +33,10 @@ export interface PoolEvents {
   ready: [addresses: ReadonlyMap<string, string>];
   /** A worker failed to open a listen socket before the pool became ready. */
   startFailed: [error: RspError];
+  /** A worker sent a metrics snapshot; `requestId` is null for its periodic push. */
+  metrics: [workerId: number, snapshot: MetricSnapshot, requestId: number | null];
+  /** A worker process exited, planned or not. */
+  workerExit: [workerId: number];
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -60,6 +65,28 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   get size(): number {
     return this.slots.length;
+  }
+
+  /** Whether every worker has opened every listen socket since start. */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Workers whose process is running now. */
+  get running(): number {
+    return this.slots.filter((slot) => slot.worker !== undefined && !slot.worker.isDead()).length;
+  }
+
+  /** Asks every connected worker for a metrics snapshot; returns how many were asked. */
+  requestSnapshots(requestId: number): number {
+    let asked = 0;
+    for (const slot of this.slots) {
+      const worker = slot.worker;
+      if (worker === undefined || !worker.isConnected()) continue;
+      sendTo(worker, { type: 'rsp:metrics-request', requestId });
+      asked++;
+    }
+    return asked;
   }
 
   /** Forks every worker. Listen for `ready` or `startFailed` to learn the outcome. */
@@ -115,6 +142,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       case 'rsp:ready':
         sendTo(worker, { type: 'rsp:config', config: this.config });
         break;
+      case 'rsp:metrics':
+        this.emit('metrics', worker.id, message.metrics, message.requestId);
+        break;
       case 'rsp:listening':
         slot.listening.add(message.service);
         this.addresses.set(message.service, message.address);
@@ -150,6 +180,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private onWorkerExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    this.emit('workerExit', worker.id);
     if (slot.worker !== worker) return;
     slot.worker = undefined;
     if (this.stopping) {

@@ -32,6 +32,9 @@ export class Pump {
 
   private bytesUpstream = 0;
   private bytesDownstream = 0;
+  /** Bytes already handed to metrics by takeUncountedBytes(). */
+  private countedUpstream = 0;
+  private countedDownstream = 0;
   /** First clean FIN seen, kept as the reason unless an error comes later. */
   private endReason: CloseReason | undefined;
   private endSide: Side = 'internal';
@@ -71,6 +74,18 @@ export class Pump {
     this.fail(reason, 'internal', undefined);
     this.client.destroy();
     this.backend.destroy();
+  }
+
+  /**
+   * Returns the bytes moved each way since the previous call, so a long-lived
+   * connection shows up in byte counters before it closes.
+   */
+  takeUncountedBytes(): { upstream: number; downstream: number } {
+    const upstream = this.bytesUpstream - this.countedUpstream;
+    const downstream = this.bytesDownstream - this.countedDownstream;
+    this.countedUpstream = this.bytesUpstream;
+    this.countedDownstream = this.bytesDownstream;
+    return { upstream, downstream };
   }
 
   // Backpressure: a write that returns false means the destination's buffer is

@@ -8,6 +8,7 @@ import { createBalancer } from '../balancing/create-balancer.js';
 import { reasonForError, type CloseReason } from '../pump/close-reason.js';
 import { Pump, type PumpResult } from '../pump/pump.js';
 import { LogLimiter, type Logger } from '../log.js';
+import type { BackendMetrics, WorkerMetrics } from '../metrics/worker-metrics.js';
 import { connectBackend } from './backend-connect.js';
 
 /** Counts reported when a service stops. */
@@ -18,12 +19,18 @@ export interface DrainResult {
   readonly cut: number;
 }
 
+interface ServiceBackend extends BalancedBackend {
+  readonly metrics: BackendMetrics;
+}
+
 /** A client connection from accept until both sockets are closed. */
 interface Connection {
   readonly client: Socket;
   /** `host:port` of the client, read at accept time because it is gone once the socket closes. */
   readonly clientAddress: string;
   backendSocket: Socket | undefined;
+  /** The backend the pump is connected to, once connected. */
+  backend: ServiceBackend | undefined;
   pump: Pump | undefined;
   readonly acceptedAt: number;
 }
@@ -32,16 +39,22 @@ export class ServiceListener {
   readonly config: ServiceConfig;
   private readonly log: Logger;
   private readonly server: Server;
-  private readonly backends: BalancedBackend[];
+  private readonly backends: ServiceBackend[];
+  private readonly metrics: WorkerMetrics;
   private readonly balancer: Balancer;
   private readonly connections = new Set<Connection>();
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
 
-  constructor(config: ServiceConfig, log: Logger) {
+  constructor(config: ServiceConfig, log: Logger, metrics: WorkerMetrics) {
     this.config = config;
     this.log = log.child({ service: config.name });
-    this.backends = config.backends.map((backend) => ({ config: backend, active: 0 }));
+    this.metrics = metrics;
+    this.backends = config.backends.map((backend) => ({
+      config: backend,
+      active: 0,
+      metrics: metrics.forBackend(config.name, backend.address),
+    }));
     this.balancer = createBalancer(config.algorithm, this.backends);
     // pauseOnConnect: no client byte is read before a backend is connected, so a
     // failed backend connect can be retried on another backend with nothing lost.
@@ -91,7 +104,11 @@ export class ServiceListener {
     const connection: Connection = {
       client,
       clientAddress: formatRemoteAddress(client),
-      backendSocket: undefined, pump: undefined, acceptedAt: Date.now() };
+      backendSocket: undefined,
+      backend: undefined,
+      pump: undefined,
+      acceptedAt: Date.now(),
+    };
     this.connections.add(connection);
     // Until the pump takes over, an error here (a reset while the backend connects)
     // only ends this connection; the pump adds its own handler afterwards.
@@ -103,9 +120,17 @@ export class ServiceListener {
     this.log.debug({ err: error }, 'client error before the backend connected');
   };
 
+  /** Adds the bytes that open connections moved since the last call to the byte counters. */
+  flushByteCounts(): void {
+    for (const connection of this.connections) {
+      if (connection.pump === undefined || connection.backend === undefined) continue;
+      countBytes(connection.backend.metrics, connection.pump);
+    }
+  }
+
   /** Tries the next backend the balancer offers, skipping the ones that already failed. */
   private connectNext(connection: Connection, tried: Set<BalancedBackend>): void {
-    const backend = this.balancer.pick(tried);
+    const backend = this.balancer.pick(tried) as ServiceBackend | undefined;
     if (backend === undefined) {
       this.rejectNoBackend(connection, tried.size);
       return;
@@ -118,6 +143,7 @@ export class ServiceListener {
       if (error !== undefined || socket === undefined) {
         backend.active--;
         connection.backendSocket = undefined;
+        backend.metrics.countError(error === undefined ? 'other' : reasonForError(error));
         this.logBackendFailure(backend, error, Date.now() - startedAt);
         if (connection.client.destroyed) {
           this.forget(connection);
@@ -134,14 +160,22 @@ export class ServiceListener {
         return;
       }
       connection.client.off('error', this.onEarlyClientError);
+      backend.metrics.connections.inc();
+      backend.metrics.active.inc();
+      backend.metrics.connectDuration.observe((Date.now() - startedAt) / 1000);
+      connection.backend = backend;
       connection.pump = new Pump(connection.client, socket, { idleMs: this.config.timeouts.idleMs }, (result) => {
         backend.active--;
+        backend.metrics.active.dec();
+        if (connection.pump !== undefined) countBytes(backend.metrics, connection.pump);
+        if (result.reason !== 'client_end' && result.reason !== 'backend_end') backend.metrics.countError(result.reason);
         this.onConnectionClosed(connection, backend, result);
       });
     });
   }
 
   private rejectNoBackend(connection: Connection, tried: number): void {
+    this.metrics.countServiceError(this.config.name, 'no_backend');
     const suppressed = this.logLimiter.admit('no_backend');
     if (suppressed !== undefined) {
       this.log.warn(
@@ -165,12 +199,14 @@ export class ServiceListener {
 
   private onConnectionClosed(connection: Connection, backend: BalancedBackend, result: PumpResult): void {
     this.forget(connection);
+    const durationMs = Date.now() - connection.acceptedAt;
+    this.metrics.observeConnectionDuration(this.config.name, durationMs / 1000);
     const fields = {
       client: connection.clientAddress,
       backend: backend.config.address,
       bytesUpstream: result.bytesUpstream,
       bytesDownstream: result.bytesDownstream,
-      durationMs: Date.now() - connection.acceptedAt,
+      durationMs,
       reason: result.reason,
       side: result.side,
     };
@@ -203,6 +239,12 @@ export class ServiceListener {
       onEmpty();
     }
   }
+}
+
+function countBytes(metrics: BackendMetrics, pump: Pump): void {
+  const bytes = pump.takeUncountedBytes();
+  if (bytes.upstream > 0) metrics.bytesUpstream.inc(bytes.upstream);
+  if (bytes.downstream > 0) metrics.bytesDownstream.inc(bytes.downstream);
 }
 
 function formatRemoteAddress(socket: Socket): string {

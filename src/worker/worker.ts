@@ -5,12 +5,15 @@ import { formatEndpoint } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
 import { isPrimaryMessage, type WorkerMessage } from '../ipc/messages.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ServiceListener } from './service-listener.js';
+
+const METRICS_PUSH_INTERVAL_MS = 2_000;
 
 export function runWorker(): void {
   const workerId = cluster.worker?.id ?? 0;
   const log = createLogger({ proc: 'worker', worker: workerId }, (process.env.RSP_LOG_LEVEL as LogLevel | undefined) ?? 'info');
-  const state = new WorkerState(log);
+  const state = new WorkerState(log, new WorkerMetrics(`worker-${workerId}`));
 
   process.on('message', (message: unknown) => {
     if (!isPrimaryMessage(message)) return;
@@ -21,10 +24,17 @@ export function runWorker(): void {
       case 'rsp:stop':
         void state.stop(message.drainMs);
         break;
+      case 'rsp:metrics-request':
+        void state.sendMetrics(message.requestId);
+        break;
     }
   });
 
-  send({ type: 'rsp:ready' });
+  // Periodic pushes keep the primary's copy recent, so a worker that dies loses at
+  // most this interval's increments from the cluster totals.
+  setInterval(() => void state.sendMetrics(null), METRICS_PUSH_INTERVAL_MS).unref();
+
+  void send({ type: 'rsp:ready' });
 
   // The primary owns the signals. A terminal's Ctrl-C or hang-up reaches the whole
   // process group, so workers ignore SIGINT and SIGHUP and wait for the primary's
@@ -42,12 +52,20 @@ export function runWorker(): void {
 
 class WorkerState {
   private readonly log: Logger;
+  private readonly metrics: WorkerMetrics;
   private listeners: ServiceListener[] = [];
   private config: Config | undefined;
   private stopping = false;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, metrics: WorkerMetrics) {
     this.log = log;
+    this.metrics = metrics;
+  }
+
+  async sendMetrics(requestId: number | null): Promise<void> {
+    for (const listener of this.listeners) listener.flushByteCounts();
+    const metrics = await this.metrics.snapshot();
+    await send({ type: 'rsp:metrics', requestId, metrics });
   }
 
   drainMs(): number {
@@ -57,7 +75,7 @@ class WorkerState {
   async start(config: Config): Promise<void> {
     if (this.config !== undefined) return;
     this.config = config;
-    this.listeners = config.services.map((service) => new ServiceListener(service, this.log));
+    this.listeners = config.services.map((service) => new ServiceListener(service, this.log, this.metrics));
     await Promise.all(this.listeners.map((listener) => this.listen(listener)));
   }
 
@@ -68,6 +86,8 @@ class WorkerState {
     const finished = results.reduce((sum, result) => sum + result.finished, 0);
     const cut = results.reduce((sum, result) => sum + result.cut, 0);
     this.log.info({ finished, cut }, 'worker drained; exiting');
+    // The last snapshot carries the counts of the connections that just closed.
+    await this.sendMetrics(null);
     process.exit(0);
   }
 
@@ -75,10 +95,10 @@ class WorkerState {
     const configured = formatEndpoint(listener.config.listen);
     try {
       const address = await listener.listen();
-      send({ type: 'rsp:listening', service: listener.config.name, address });
+      await send({ type: 'rsp:listening', service: listener.config.name, address });
     } catch (error) {
       const errno = error as NodeJS.ErrnoException;
-      send({
+      await send({
         type: 'rsp:listen-failed',
         service: listener.config.name,
         address: configured,
@@ -89,6 +109,13 @@ class WorkerState {
   }
 }
 
-function send(message: WorkerMessage): void {
-  process.send?.(message);
+/** Sends a message to the primary; resolves once it is written to the channel (or failed). */
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined || !process.connected) {
+      resolve();
+      return;
+    }
+    process.send(message, undefined, undefined, () => resolve());
+  });
 }

@@ -1,0 +1,210 @@
+// Readers of single settings: each checks one Lua value, adds an issue when it
+// is invalid, and converts it to its typed form (seconds to milliseconds here).
+import { parseAddress, parseHost, parsePort, type AddressRules } from './address.js';
+import { formatEndpoint } from './endpoint.js';
+import type { IssueList } from './issue-list.js';
+import { isLuaList, LuaFloat, type LuaValue } from './lua-value.js';
+import { fieldPath, itemPath, readFields, readRecord, type Reader } from './read-fields.js';
+import type { Algorithm, BackendConfig, Endpoint, Timeouts } from './types.js';
+
+export const ALGORITHMS: readonly Algorithm[] = ['round_robin', 'least_connections'];
+
+/** Longest duration in seconds: Node.js timers take at most 2^31 - 1 ms and fire at once for more. */
+export const MAX_DURATION_SECONDS = 2_147_483;
+
+const LISTEN_RULES: AddressRules = { defaultHost: '0.0.0.0', allowPortZero: true, requireIp: true };
+/** A bare metrics port binds to loopback only, like the default `127.0.0.1:9100`. */
+const METRICS_RULES: AddressRules = { defaultHost: '127.0.0.1', allowPortZero: true, requireIp: true };
+const BACKEND_RULES: AddressRules = {};
+
+const LISTEN_EXPECTATION = '"host:port", "[ipv6]:port" or a port number';
+const BACKEND_EXPECTATION = '"host:port" or a table such as { address = "host:port", weight = 2 }';
+const TIMEOUTS_EXPECTATION = 'a table such as { connect = 5, idle = 300, drain = 30 }';
+
+/** A positive integer. A float with an integer value (`2.0`) counts, as Lua's own integer arguments do. */
+export const readPositiveInteger: Reader<number> = (value, path, issues) => {
+  const integer = toInteger(value);
+  if (integer === undefined || integer <= 0) {
+    issues.expected(path, 'a positive integer', value);
+    return undefined;
+  }
+  return integer;
+};
+
+export const readBoolean: Reader<boolean> = (value, path, issues) => {
+  if (typeof value === 'boolean') return value;
+  issues.expected(path, 'true or false', value);
+  return undefined;
+};
+
+export const readAlgorithm: Reader<Algorithm> = (value, path, issues) => {
+  const algorithm = ALGORITHMS.find((name) => name === value);
+  if (algorithm === undefined) issues.expected(path, ALGORITHMS.map((name) => `"${name}"`).join(' or '), value);
+  return algorithm;
+};
+
+/** A listen address; a bare port listens on all IPv4 addresses (`0.0.0.0`). */
+export const readListenAddress: Reader<Endpoint> = (value, path, issues) =>
+  readAddress(value, path, issues, LISTEN_RULES, LISTEN_EXPECTATION);
+
+/** The metrics address, or null for `false` (metrics off). */
+export const readMetricsAddress: Reader<Endpoint | null> = (value, path, issues) => {
+  if (value === false) return null;
+  return readAddress(value, path, issues, METRICS_RULES, '"host:port", a port number or false');
+};
+
+/** A non-empty list of backends with distinct addresses, each a `"host:port"` string or an `{ address, weight }` table. */
+export const readBackends: Reader<BackendConfig[]> = (value, path, issues) => {
+  if (!isLuaList(value)) {
+    issues.expected(path, 'a list of backends, such as { "10.0.0.1:80", { address = "10.0.0.2:80", weight = 2 } }', value);
+    return undefined;
+  }
+  if (value.length === 0) {
+    issues.invalid(path, 'must list at least one backend', value);
+    return undefined;
+  }
+
+  const backends: BackendConfig[] = [];
+  const firstPathOfAddress = new Map<string, string>();
+  let allValid = true;
+  value.forEach((entry, index) => {
+    const entryPath = itemPath(path, index);
+    const backend = readBackend(entry, entryPath, issues);
+    if (backend === undefined) {
+      allValid = false;
+      return;
+    }
+    const firstPath = firstPathOfAddress.get(backend.address);
+    if (firstPath !== undefined) {
+      issues.invalid(entryPath, `must not repeat the address of ${firstPath}`, backend.address);
+      allValid = false;
+      return;
+    }
+    firstPathOfAddress.set(backend.address, entryPath);
+    backends.push(backend);
+  });
+  return allValid ? backends : undefined;
+};
+
+/** The `address` of a backend table: a `"host:port"` string (a bare port has no host to connect to). */
+const readBackendAddress: Reader<Endpoint> = (value, path, issues) => {
+  if (typeof value !== 'string') {
+    issues.expected(path, '"host:port"', value);
+    return undefined;
+  }
+  return readAddress(value, path, issues, BACKEND_RULES, '"host:port"');
+};
+
+const BACKEND_SETTINGS = {
+  address: readBackendAddress,
+  weight: readPositiveInteger,
+};
+
+function readBackend(entry: LuaValue, path: string, issues: IssueList): BackendConfig | undefined {
+  if (typeof entry === 'string') {
+    const endpoint = readAddress(entry, path, issues, BACKEND_RULES, BACKEND_EXPECTATION);
+    return endpoint === undefined ? undefined : toBackend(endpoint, 1);
+  }
+
+  const record = readRecord(entry, path, issues, BACKEND_EXPECTATION);
+  if (record === undefined) return undefined;
+  const settings = readFields(record, BACKEND_SETTINGS, path, issues);
+  if (!record.fields.has('address')) issues.missing(fieldPath(path, 'address'));
+  const weightValid = settings.weight !== undefined || !record.fields.has('weight');
+  if (settings.address === undefined || !weightValid) return undefined;
+  return toBackend(settings.address, settings.weight ?? 1);
+}
+
+/** A duration in seconds, fractions allowed, converted to whole milliseconds (at least 1). */
+export const readDurationSeconds: Reader<number> = (value, path, issues) => {
+  const seconds = toNumber(value);
+  if (seconds === undefined || !(seconds > 0)) {
+    issues.expected(path, 'a positive number of seconds', value);
+    return undefined;
+  }
+  if (seconds > MAX_DURATION_SECONDS) {
+    issues.invalid(path, `must be at most ${MAX_DURATION_SECONDS} seconds (24.8 days, the longest Node.js timer)`, value);
+    return undefined;
+  }
+  // Rounding (not truncating) keeps 0.3 s at 300 ms; 1 ms is the floor so that a tiny value never means "no timeout".
+  return Math.max(1, Math.round(seconds * 1000));
+};
+
+const TIMEOUT_SETTINGS = {
+  connect: readDurationSeconds,
+  idle: readDurationSeconds,
+  drain: readDurationSeconds,
+};
+
+/** Timeout overrides in milliseconds; only the keys that are set appear. */
+export const readTimeouts: Reader<Partial<Timeouts>> = (value, path, issues) => {
+  const record = readRecord(value, path, issues, TIMEOUTS_EXPECTATION);
+  if (record === undefined) return undefined;
+  const settings = readFields(record, TIMEOUT_SETTINGS, path, issues);
+
+  const timeouts: { -readonly [K in keyof Timeouts]?: number } = {};
+  if (settings.connect !== undefined) timeouts.connectMs = settings.connect;
+  if (settings.idle !== undefined) timeouts.idleMs = settings.idle;
+  if (settings.drain !== undefined) timeouts.drainMs = settings.drain;
+  return timeouts;
+};
+
+/** Legacy `listenPort`: a port as a string or number; rsp listens on all IPv4 addresses. */
+export const readLegacyListenPort: Reader<Endpoint> = (value, path, issues) => {
+  const port = readPort(value, path, issues, true);
+  return port === undefined ? undefined : { host: LISTEN_RULES.defaultHost ?? '0.0.0.0', port };
+};
+
+/** Legacy `backendAddress`: a hostname or IP address, without a port. */
+export const readLegacyBackendHost: Reader<string> = (value, path, issues) => {
+  const host = typeof value === 'string' ? parseHost(value) : null;
+  if (host === null) {
+    issues.expected(path, 'a hostname or IP address', value);
+    return undefined;
+  }
+  return host;
+};
+
+/** Legacy `backendPort`: a port from 1 to 65535 as a string or number. */
+export const readLegacyBackendPort: Reader<number> = (value, path, issues) => readPort(value, path, issues, false);
+
+/** Builds a backend at `endpoint` (IPv6 hosts get brackets in `address`). */
+export function toBackend(endpoint: Endpoint, weight: number): BackendConfig {
+  return { address: formatEndpoint(endpoint), host: endpoint.host, port: endpoint.port, weight };
+}
+
+function readPort(value: LuaValue, path: string, issues: IssueList, allowZero: boolean): number | undefined {
+  const input = typeof value === 'string' ? value : toNumber(value);
+  const port = input === undefined ? null : parsePort(input, allowZero);
+  if (port === null) {
+    const range = allowZero ? 'from 0 to 65535' : 'from 1 to 65535';
+    issues.expected(path, `a port number ${range}, as a number or a string`, value);
+    return undefined;
+  }
+  return port;
+}
+
+function readAddress(value: LuaValue, path: string, issues: IssueList, rules: AddressRules, expectation: string): Endpoint | undefined {
+  const input = typeof value === 'string' ? value : toNumber(value);
+  if (input === undefined) {
+    issues.expected(path, expectation, value);
+    return undefined;
+  }
+  const result = parseAddress(input, rules);
+  if (!result.ok) {
+    issues.invalid(path, result.problem, value);
+    return undefined;
+  }
+  return result.endpoint;
+}
+
+function toNumber(value: LuaValue): number | undefined {
+  if (typeof value === 'number') return value;
+  if (value instanceof LuaFloat) return value.value;
+  return undefined;
+}
+
+function toInteger(value: LuaValue): number | undefined {
+  const number = toNumber(value);
+  return number !== undefined && Number.isSafeInteger(number) ? number : undefined;
+}

@@ -1,0 +1,94 @@
+// Every rsp_* metric with its labels, in one place. Workers own the per-connection
+// metrics; the primary owns backend state, reloads and the worker count.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Buckets for whole-connection durations, in seconds: from short requests to hour-long sessions. */
+const CONNECTION_DURATION_BUCKETS = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
+/** Buckets for backend connect durations, in seconds: loopback to a slow remote network. */
+const CONNECT_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export type ServiceBackendLabel = 'service' | 'backend';
+
+/** The metrics a worker records for the connections it serves. */
+export interface ConnectionMetrics {
+  readonly connectionsTotal: Counter<ServiceBackendLabel>;
+  readonly connectionsActive: Gauge<ServiceBackendLabel>;
+  readonly bytesTotal: Counter<ServiceBackendLabel | 'direction'>;
+  readonly connectionErrorsTotal: Counter<ServiceBackendLabel | 'reason'>;
+  readonly connectionDuration: Histogram<'service'>;
+  readonly backendConnectDuration: Histogram<ServiceBackendLabel>;
+}
+
+export function createConnectionMetrics(registry: Registry): ConnectionMetrics {
+  const registers = [registry];
+  return {
+    connectionsTotal: new Counter({
+      name: 'rsp_connections_total',
+      help: 'Client connections passed to a backend.',
+      labelNames: ['service', 'backend'],
+      registers,
+    }),
+    connectionsActive: new Gauge({
+      name: 'rsp_connections_active',
+      help: 'Connections open between a client and a backend.',
+      labelNames: ['service', 'backend'],
+      registers,
+    }),
+    bytesTotal: new Counter({
+      name: 'rsp_bytes_total',
+      help: 'Bytes passed on; direction upstream is client to backend, downstream is backend to client.',
+      labelNames: ['service', 'backend', 'direction'],
+      registers,
+    }),
+    connectionErrorsTotal: new Counter({
+      name: 'rsp_connection_errors_total',
+      help: 'Connection failures by reason (refused, timeout, reset, no_backend, idle, drain, ...).',
+      labelNames: ['service', 'backend', 'reason'],
+      registers,
+    }),
+    connectionDuration: new Histogram({
+      name: 'rsp_connection_duration_seconds',
+      help: 'Time from accepting a client connection until both sides closed.',
+      labelNames: ['service'],
+      buckets: CONNECTION_DURATION_BUCKETS,
+      registers,
+    }),
+    backendConnectDuration: new Histogram({
+      name: 'rsp_backend_connect_duration_seconds',
+      help: 'Time to open a TCP connection to a backend, for successful connects.',
+      labelNames: ['service', 'backend'],
+      buckets: CONNECT_DURATION_BUCKETS,
+      registers,
+    }),
+  };
+}
+
+/** The metrics the primary owns. */
+export interface PrimaryMetrics {
+  readonly backendUp: Gauge<ServiceBackendLabel>;
+  readonly configReloadsTotal: Counter<'result'>;
+  readonly workers: Gauge;
+}
+
+export function createPrimaryMetrics(registry: Registry): PrimaryMetrics {
+  const registers = [registry];
+  return {
+    backendUp: new Gauge({
+      name: 'rsp_backend_up',
+      help: 'Whether a backend takes new connections (1) or is marked down (0).',
+      labelNames: ['service', 'backend'],
+      registers,
+    }),
+    configReloadsTotal: new Counter({
+      name: 'rsp_config_reloads_total',
+      help: 'Configuration reloads by result (success or failure).',
+      labelNames: ['result'],
+      registers,
+    }),
+    workers: new Gauge({
+      name: 'rsp_workers',
+      help: 'Worker processes running.',
+      registers,
+    }),
+  };
+}

@@ -2,9 +2,12 @@
 // it selects from.
 import type { BackendConfig } from '../config/types.js';
 
-/** A backend as the balancer sees it. `active` counts connections being set up or open in this worker. */
+/**
+ * A backend as the balancer sees it. `active` counts connections being set up or
+ * open in this worker. `config` changes when a reload changes the backend's weight.
+ */
 export interface BalancedBackend {
-  readonly config: BackendConfig;
+  config: BackendConfig;
   active: number;
 }
 

@@ -10,6 +10,15 @@ export interface ConfigMessage {
   readonly config: Config;
 }
 
+/**
+ * Primary → worker: a reloaded config with the same services and listen
+ * addresses, applied in place so open connections are untouched.
+ */
+export interface UpdateMessage {
+  readonly type: 'rsp:update';
+  readonly config: Config;
+}
+
 /** Primary → worker: stop accepting, let open connections finish for `drainMs`, then exit. */
 export interface StopMessage {
   readonly type: 'rsp:stop';
@@ -54,11 +63,12 @@ export interface ListenFailedMessage {
   readonly message: string;
 }
 
-export type PrimaryMessage = ConfigMessage | StopMessage | MetricsRequestMessage;
+export type PrimaryMessage = ConfigMessage | UpdateMessage | StopMessage | MetricsRequestMessage;
 export type WorkerMessage = ReadyMessage | ListeningMessage | ListenFailedMessage | MetricsMessage;
 
 const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set<PrimaryMessage['type']>([
   'rsp:config',
+  'rsp:update',
   'rsp:stop',
   'rsp:metrics-request',
 ]);

@@ -1,13 +1,16 @@
-// The primary process: loads the config, forks the workers, logs start-up, and
-// owns the signals (SIGTERM and SIGINT drain and stop, a second SIGINT stops at once).
+// The primary process: forks the workers, serves metrics and probes, and owns the
+// signals: SIGHUP reloads, SIGTERM and SIGINT drain and stop, and a second SIGINT
+// stops at once.
 import { availableParallelism } from 'node:os';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { formatEndpoint } from '../config/endpoint.js';
-import type { Config } from '../config/types.js';
 import { EXIT_FAILURE, EXIT_OK, type CliOptions } from '../cli.js';
+import { formatEndpoint } from '../config/endpoint.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { ConfigError, RspError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { ClusterMetrics } from '../metrics/cluster-metrics.js';
-import { createPrimaryMetrics } from '../metrics/definitions.js';
+import { createPrimaryMetrics, type PrimaryMetrics } from '../metrics/definitions.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -15,101 +18,270 @@ import { WorkerPool } from './worker-pool.js';
 const EXIT_INTERRUPTED = 130;
 
 export async function runPrimary(options: CliOptions, config: Config): Promise<void> {
-  const log = createLogger({ proc: 'primary' }, options.logLevel);
-  const workerCount = options.workers ?? config.workers ?? availableParallelism();
-  const pool = new WorkerPool(config, workerCount, log, { RSP_LOG_LEVEL: options.logLevel });
-  const drainMs = Math.max(...config.services.map((service) => service.timeouts.drainMs));
-  let stopping = false;
+  const primary = new Primary(options, config);
+  await primary.start();
+}
 
-  const registry = new Registry();
-  const primaryMetrics = createPrimaryMetrics(registry);
-  collectDefaultMetrics({ register: registry, labels: { process: 'primary' } });
-  const clusterMetrics = new ClusterMetrics(registry);
-  pool.on('metrics', (workerId, snapshot, requestId) => clusterMetrics.onSnapshot(workerId, snapshot, requestId));
-  pool.on('workerExit', (workerId) => {
-    clusterMetrics.onWorkerExit(workerId).catch((error: unknown) => {
-      log.error({ err: error, worker: workerId }, 'failed to keep the counters of an exited worker');
-    });
-  });
-  // NOTE: without health checks every configured backend counts as up.
-  for (const service of config.services) {
-    for (const backend of service.backends) primaryMetrics.backendUp.set({ service: service.name, backend: backend.address }, 1);
+class Primary {
+  private readonly options: CliOptions;
+  private readonly log: Logger;
+  private readonly registry = new Registry();
+  private readonly metrics: PrimaryMetrics;
+  private readonly clusterMetrics: ClusterMetrics;
+
+  private config: Config;
+  /** The pool that takes new connections. */
+  private pool: WorkerPool;
+  /** Pools of earlier generations that are draining after a reload. */
+  private readonly retiring = new Set<WorkerPool>();
+  /** A new generation starting after a reload; it replaces `pool` once ready. */
+  private starting: WorkerPool | undefined;
+  private reloadPending = false;
+  private stopping = false;
+  private metricsAddress: string | null = null;
+
+  constructor(options: CliOptions, config: Config) {
+    this.options = options;
+    this.config = config;
+    this.log = createLogger({ proc: 'primary' }, options.logLevel);
+    this.metrics = createPrimaryMetrics(this.registry);
+    collectDefaultMetrics({ register: this.registry, labels: { process: 'primary' } });
+    this.clusterMetrics = new ClusterMetrics(this.registry);
+    this.pool = this.createPool(config);
+    this.setBackendState(config);
   }
 
-  let metricsAddress: string | null = null;
-  if (config.metrics !== null) {
+  async start(): Promise<void> {
+    if (this.config.metrics !== null && !(await this.startMetrics(this.config))) {
+      this.exit(EXIT_FAILURE);
+      return;
+    }
+
+    this.pool.once('ready', (addresses) => this.logStarted(addresses));
+    this.pool.once('startFailed', () => {
+      if (this.stopping) return;
+      this.stopping = true;
+      void this.pool.stop(0).then(() => this.exit(EXIT_FAILURE));
+    });
+
+    // Explicit handlers also make rsp stop correctly as PID 1 in a container, where
+    // a signal without a handler is ignored.
+    process.on('SIGTERM', (signal) => this.stop(signal));
+    process.on('SIGINT', (signal) => this.stop(signal));
+    process.on('SIGHUP', () => this.reload());
+
+    this.log.info({ config: this.config.file, workers: this.pool.size }, 'starting workers');
+    this.pool.start();
+  }
+
+  private workerCount(config: Config): number {
+    return this.options.workers ?? config.workers ?? availableParallelism();
+  }
+
+  private createPool(config: Config): WorkerPool {
+    const pool = new WorkerPool(config, this.workerCount(config), this.log, { RSP_LOG_LEVEL: this.options.logLevel });
+    pool.on('metrics', (workerId, snapshot, requestId) => this.clusterMetrics.onSnapshot(workerId, snapshot, requestId));
+    pool.on('workerExit', (workerId) => {
+      this.clusterMetrics.onWorkerExit(workerId).catch((error: unknown) => {
+        this.log.error({ err: error, worker: workerId }, 'failed to keep the counters of an exited worker');
+      });
+    });
+    return pool;
+  }
+
+  private async startMetrics(config: Config): Promise<boolean> {
+    const endpoint = config.metrics;
+    if (endpoint === null) return true;
     try {
-      const started = await startMetricsServer(config.metrics, {
+      const started = await startMetricsServer(endpoint, {
         renderMetrics: async () => {
-          primaryMetrics.workers.set(pool.running);
-          return { contentType: clusterMetrics.contentType, body: await clusterMetrics.render(pool) };
+          this.metrics.workers.set(this.runningWorkers());
+          const body = await this.clusterMetrics.render({
+            requestSnapshots: (requestId) => this.allPools().reduce((sum, pool) => sum + pool.requestSnapshots(requestId), 0),
+          });
+          return { contentType: this.clusterMetrics.contentType, body };
         },
         notReadyReason: () => {
-          if (stopping) return 'stopping';
-          if (!pool.isReady) return 'workers are not listening yet';
+          if (this.stopping) return 'stopping';
+          if (!this.pool.isReady) return 'workers are not listening yet';
           return undefined;
         },
-        onRenderError: (error) => log.error({ err: error }, 'failed to render /metrics'),
+        onRenderError: (error) => this.log.error({ err: error }, 'failed to render /metrics'),
       });
-      metricsAddress = started.address;
+      this.metricsAddress = started.address;
       started.server.unref();
+      return true;
     } catch (error) {
-      const address = formatEndpoint(config.metrics);
-      log.error({ err: error, address }, `metrics endpoint failed to listen on ${address}: ${(error as Error).message}`);
-      exit(log, EXIT_FAILURE);
-      return;
+      const address = formatEndpoint(endpoint);
+      this.log.error({ err: error, address }, `metrics endpoint failed to listen on ${address}: ${(error as Error).message}`);
+      return false;
     }
   }
 
-  pool.on('ready', (addresses) => {
-    log.info(
+  private logStarted(addresses: ReadonlyMap<string, string>): void {
+    this.log.info(
       {
-        config: config.file,
-        workers: pool.size,
-        services: config.services.map((service) => ({
+        config: this.config.file,
+        workers: this.pool.size,
+        services: this.config.services.map((service) => ({
           name: service.name,
           listen: addresses.get(service.name) ?? formatEndpoint(service.listen),
           algorithm: service.algorithm,
           backends: service.backends.map((backend) => backend.address),
         })),
-        metrics: metricsAddress,
+        metrics: this.metricsAddress,
       },
       'rsp started',
     );
-  });
+  }
 
-  pool.on('startFailed', () => {
-    if (stopping) return;
-    stopping = true;
-    void pool.stop(0).then(() => exit(log, EXIT_FAILURE));
-  });
+  /**
+   * SIGHUP: evaluates the config file again. An invalid file changes nothing. When
+   * the services, listen addresses and worker count are unchanged, the running
+   * workers apply the new config in place and no connection is touched. Otherwise a
+   * new generation of workers starts, and the old one drains once the new one listens.
+   */
+  private reload(): void {
+    if (this.stopping) return;
+    if (this.starting !== undefined) {
+      this.reloadPending = true;
+      this.log.info('SIGHUP received while a reload is starting workers; reloading again after it');
+      return;
+    }
 
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
+    const file = this.config.file;
+    let next: Config;
+    try {
+      next = loadConfig(file);
+    } catch (error) {
+      if (!(error instanceof RspError)) throw error;
+      this.metrics.configReloadsTotal.inc({ result: 'failure' });
+      const issues = error instanceof ConfigError ? error.issues.map((issue) => issue.message) : [error.message];
+      this.log.error({ config: file, code: error.code, issues }, 'reload failed: the config is invalid; keeping the running config');
+      return;
+    }
+
+    if (!sameEndpoint(next.metrics, this.config.metrics)) {
+      this.log.warn(
+        { running: this.metricsAddress, requested: next.metrics === null ? null : formatEndpoint(next.metrics) },
+        'reload does not move the metrics endpoint; restart rsp to change it',
+      );
+    }
+
+    if (this.canUpdateInPlace(next)) {
+      this.config = next;
+      this.pool.update(next);
+      this.setBackendState(next);
+      this.metrics.configReloadsTotal.inc({ result: 'success' });
+      this.log.info({ config: file, mode: 'in_place', services: summarizeServices(next) }, 'reload complete');
+      return;
+    }
+    this.startGeneration(next);
+  }
+
+  private canUpdateInPlace(next: Config): boolean {
+    if (this.workerCount(next) !== this.pool.size) return false;
+    if (next.services.length !== this.config.services.length) return false;
+    return next.services.every((service) => {
+      const running = this.config.services.find((candidate) => candidate.name === service.name);
+      return running !== undefined && sameEndpoint(running.listen, service.listen);
+    });
+  }
+
+  private startGeneration(next: Config): void {
+    const pool = this.createPool(next);
+    this.starting = pool;
+    this.log.info({ config: next.file, workers: pool.size }, 'reload: starting a new generation of workers');
+
+    pool.once('ready', () => {
+      this.starting = undefined;
+      if (this.stopping) return;
+      const previous = this.pool;
+      const previousDrainMs = maxDrainMs(this.config);
+      this.pool = pool;
+      this.config = next;
+      this.setBackendState(next);
+      this.retiring.add(previous);
+      void previous.stop(previousDrainMs).then(() => this.retiring.delete(previous));
+      this.metrics.configReloadsTotal.inc({ result: 'success' });
+      this.log.info(
+        { config: next.file, mode: 'new_generation', workers: pool.size, services: summarizeServices(next) },
+        'reload complete; previous workers are draining',
+      );
+      this.runPendingReload();
+    });
+    pool.once('startFailed', (error) => {
+      this.starting = undefined;
+      this.metrics.configReloadsTotal.inc({ result: 'failure' });
+      this.log.error({ err: error, code: error.code }, 'reload failed: new workers could not listen; keeping the running workers');
+      void pool.stop(0);
+      this.runPendingReload();
+    });
+    pool.start();
+  }
+
+  private runPendingReload(): void {
+    if (!this.reloadPending) return;
+    this.reloadPending = false;
+    this.reload();
+  }
+
+  private stop(signal: NodeJS.Signals): void {
+    if (this.stopping) {
       if (signal === 'SIGINT') {
-        log.warn({ signal }, 'second SIGINT; closing every connection now');
-        void pool.stop(0).then(() => exit(log, EXIT_INTERRUPTED));
+        this.log.warn({ signal }, 'second SIGINT; closing every connection now');
+        void Promise.all(this.allPools().map((pool) => pool.stop(0))).then(() => this.exit(EXIT_INTERRUPTED));
       }
       return;
     }
-    stopping = true;
-    log.info({ signal, drainMs }, 'stopping: no new connections, draining open ones');
-    void pool.stop(drainMs).then(() => {
-      log.info('rsp stopped');
-      exit(log, EXIT_OK);
+    this.stopping = true;
+    const drainMs = maxDrainMs(this.config);
+    this.log.info({ signal, drainMs }, 'stopping: no new connections, draining open ones');
+    void Promise.all(this.allPools().map((pool) => pool.stop(drainMs))).then(() => {
+      this.log.info('rsp stopped');
+      this.exit(EXIT_OK);
     });
-  };
-  // Explicit handlers also make rsp stop correctly as PID 1 in a container, where
-  // a signal without a handler is ignored.
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('SIGHUP', () => log.warn('SIGHUP received; configuration reload is not supported yet'));
+  }
 
-  log.info({ config: config.file, workers: workerCount }, 'starting workers');
-  pool.start();
+  private allPools(): WorkerPool[] {
+    const pools = [this.pool, ...this.retiring];
+    if (this.starting !== undefined) pools.push(this.starting);
+    return pools;
+  }
+
+  private runningWorkers(): number {
+    return this.allPools().reduce((sum, pool) => sum + pool.running, 0);
+  }
+
+  private setBackendState(config: Config): void {
+    this.metrics.backendUp.reset();
+    // NOTE: without health checks every configured backend counts as up.
+    for (const service of config.services) {
+      for (const backend of service.backends) {
+        this.metrics.backendUp.set({ service: service.name, backend: backend.address }, 1);
+      }
+    }
+  }
+
+  private exit(code: number): void {
+    this.log.flush();
+    process.exit(code);
+  }
 }
 
-function exit(log: Logger, code: number): void {
-  log.flush();
-  process.exit(code);
+function sameEndpoint(a: { host: string; port: number } | null, b: { host: string; port: number } | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.host === b.host && a.port === b.port;
+}
+
+function maxDrainMs(config: Config): number {
+  return Math.max(...config.services.map((service) => service.timeouts.drainMs));
+}
+
+function summarizeServices(config: Config): { name: string; listen: string; backends: string[] }[] {
+  return config.services.map((service) => ({
+    name: service.name,
+    listen: formatEndpoint(service.listen),
+    backends: service.backends.map((backend) => backend.address),
+  }));
 }

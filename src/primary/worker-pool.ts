@@ -40,7 +40,7 @@ export interface PoolEvents {
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
-  private readonly config: Config;
+  private config: Config;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
   private readonly slots: Slot[];
@@ -75,6 +75,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** Workers whose process is running now. */
   get running(): number {
     return this.slots.filter((slot) => slot.worker !== undefined && !slot.worker.isDead()).length;
+  }
+
+  /** Sends a reloaded config to every worker; replacement workers start with it too. */
+  update(config: Config): void {
+    this.config = config;
+    for (const slot of this.slots) {
+      if (slot.worker !== undefined) sendTo(slot.worker, { type: 'rsp:update', config });
+    }
   }
 
   /** Asks every connected worker for a metrics snapshot; returns how many were asked. */

@@ -2,7 +2,7 @@
 // the next backend, the pumps of open connections, and draining on stop.
 import { createServer, type Server, type Socket } from 'node:net';
 import { formatEndpoint } from '../config/endpoint.js';
-import type { ServiceConfig } from '../config/types.js';
+import type { BackendConfig, ServiceConfig } from '../config/types.js';
 import type { BalancedBackend, Balancer } from '../balancing/balancer.js';
 import { createBalancer } from '../balancing/create-balancer.js';
 import { reasonForError, type CloseReason } from '../pump/close-reason.js';
@@ -36,29 +36,52 @@ interface Connection {
 }
 
 export class ServiceListener {
-  readonly config: ServiceConfig;
+  private current: ServiceConfig;
   private readonly log: Logger;
   private readonly server: Server;
-  private readonly backends: ServiceBackend[];
+  private backends: ServiceBackend[];
   private readonly metrics: WorkerMetrics;
-  private readonly balancer: Balancer;
+  private balancer: Balancer;
   private readonly connections = new Set<Connection>();
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
 
   constructor(config: ServiceConfig, log: Logger, metrics: WorkerMetrics) {
-    this.config = config;
+    this.current = config;
     this.log = log.child({ service: config.name });
     this.metrics = metrics;
-    this.backends = config.backends.map((backend) => ({
-      config: backend,
-      active: 0,
-      metrics: metrics.forBackend(config.name, backend.address),
-    }));
+    this.backends = config.backends.map((backend) => this.createBackend(backend));
     this.balancer = createBalancer(config.algorithm, this.backends);
     // pauseOnConnect: no client byte is read before a backend is connected, so a
     // failed backend connect can be retried on another backend with nothing lost.
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onClientConnection);
+  }
+
+  /** The service config that new connections use. */
+  get config(): ServiceConfig {
+    return this.current;
+  }
+
+  /**
+   * Applies a reloaded config with the same listen address: new connections use the
+   * new backends, algorithm and timeouts at once. Open connections keep their
+   * backend and finish normally, including those to removed backends. A backend
+   * kept across the reload keeps its active count, so least-connections stays right.
+   */
+  update(config: ServiceConfig): void {
+    const kept = new Map(this.backends.map((backend) => [backend.config.address, backend]));
+    this.backends = config.backends.map((backendConfig) => {
+      const backend = kept.get(backendConfig.address);
+      if (backend === undefined) return this.createBackend(backendConfig);
+      backend.config = backendConfig;
+      return backend;
+    });
+    this.balancer = createBalancer(config.algorithm, this.backends);
+    this.current = config;
+  }
+
+  private createBackend(backend: BackendConfig): ServiceBackend {
+    return { config: backend, active: 0, metrics: this.metrics.forBackend(this.current.name, backend.address) };
   }
 
   /** Opens the listen socket and resolves with the address it is bound to. */

@@ -21,6 +21,9 @@ export function runWorker(): void {
       case 'rsp:config':
         void state.start(message.config);
         break;
+      case 'rsp:update':
+        state.update(message.config);
+        break;
       case 'rsp:stop':
         void state.stop(message.drainMs);
         break;
@@ -77,6 +80,22 @@ class WorkerState {
     this.config = config;
     this.listeners = config.services.map((service) => new ServiceListener(service, this.log, this.metrics));
     await Promise.all(this.listeners.map((listener) => this.listen(listener)));
+  }
+
+  /** Applies a reloaded config whose services listen where the running ones do. */
+  update(config: Config): void {
+    if (this.stopping) return;
+    const byName = new Map(this.listeners.map((listener) => [listener.config.name, listener]));
+    for (const service of config.services) {
+      const listener = byName.get(service.name);
+      if (listener === undefined) {
+        this.log.error({ service: service.name }, 'reloaded config has a service this worker does not run; ignoring it');
+        continue;
+      }
+      listener.update(service);
+    }
+    this.config = config;
+    this.log.debug({ services: config.services.length }, 'applied the reloaded config');
   }
 
   async stop(drainMs: number): Promise<void> {

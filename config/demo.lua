@@ -3,7 +3,7 @@
 -- Try: curl localhost:8000 (several times; the answers alternate).
 
 -- NOTE: round-robin rotates inside each worker, so with several workers the
--- order seen by sequential requests depends on which worker accepts each one.
+-- order that sequential requests see depends on which worker accepts each one.
 -- One worker makes the alternation easy to see.
 workers = 1
 listen = "127.0.0.1:8000"

@@ -22,7 +22,7 @@ function startDemoBackend(index: number, port: number): Promise<Server> {
 
 const backends = await Promise.all(DEMO_PORTS.map((port, index) => startDemoBackend(index + 1, port)));
 console.error(`demo backends listening on ${DEMO_PORTS.map((port) => `127.0.0.1:${port}`).join(' and ')}`);
-console.error('rsp listens on 127.0.0.1:8000; try: curl localhost:8000');
+console.error('rsp listens on 127.0.0.1:8000; try: curl localhost:8000 (metrics: curl localhost:9100/metrics)');
 
 const rsp = spawn(process.execPath, [mainScript, ...process.argv.slice(2), demoConfig], { stdio: 'inherit' });
 // The terminal sends Ctrl-C to the whole process group, rsp included; a SIGTERM

@@ -7,8 +7,10 @@ export class LeastConnections implements Balancer {
   /** Index where the next tie-break scan starts, so equal backends take turns. */
   private nextStart = 0;
 
-  constructor(backends: readonly BalancedBackend[]) {
+  /** `startOffset` sets the backend that wins the first tie. */
+  constructor(backends: readonly BalancedBackend[], startOffset = 0) {
     this.backends = backends;
+    this.nextStart = backends.length === 0 ? 0 : startOffset % backends.length;
   }
 
   pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {

@@ -7,9 +7,12 @@ export class RoundRobin implements Balancer {
   /** Running score per backend, in the same order as `backends`. */
   private readonly current: number[];
 
-  constructor(backends: readonly BalancedBackend[]) {
+  /** `startOffset` picks are made and discarded up front, which rotates the sequence. */
+  constructor(backends: readonly BalancedBackend[], startOffset = 0) {
     this.backends = backends;
     this.current = backends.map(() => 0);
+    const none = new Set<BalancedBackend>();
+    for (let i = 0; i < startOffset % Math.max(1, totalWeight(backends)); i++) this.pick(none);
   }
 
   pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {
@@ -30,4 +33,8 @@ export class RoundRobin implements Balancer {
     this.current[best]! -= total;
     return this.backends[best];
   }
+}
+
+function totalWeight(backends: readonly BalancedBackend[]): number {
+  return backends.reduce((sum, backend) => sum + backend.config.weight, 0);
 }

@@ -113,6 +113,7 @@ export function formatLuaFloat(value: number): string {
   if (Number.isNaN(value)) return 'nan';
   if (value === Infinity) return 'inf';
   if (value === -Infinity) return '-inf';
+  if (Object.is(value, -0)) return '-0.0';
 
   // %.14g: 14 significant digits, exponent form when the exponent is below -4 or at least 14.
   const [mantissa = '', exponentText = '0'] = value.toExponential(13).split('e');

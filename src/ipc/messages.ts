@@ -8,6 +8,8 @@ import type { MetricSnapshot } from '../metrics/cluster-metrics.js';
 export interface ConfigMessage {
   readonly type: 'rsp:config';
   readonly config: Config;
+  /** The worker's position in its pool, 0-based; balancers start their rotation there. */
+  readonly slot: number;
 }
 
 /**

@@ -148,7 +148,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private onWorkerMessage(slot: Slot, worker: Worker, message: WorkerMessage): void {
     switch (message.type) {
       case 'rsp:ready':
-        sendTo(worker, { type: 'rsp:config', config: this.config });
+        sendTo(worker, { type: 'rsp:config', config: this.config, slot: slot.index });
         break;
       case 'rsp:metrics':
         this.emit('metrics', worker.id, message.metrics, message.requestId);

@@ -46,12 +46,16 @@ export class ServiceListener {
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
 
-  constructor(config: ServiceConfig, log: Logger, metrics: WorkerMetrics) {
+  private readonly slot: number;
+
+  /** `slot` is the worker's 0-based position in its pool; see createBalancer. */
+  constructor(config: ServiceConfig, log: Logger, metrics: WorkerMetrics, slot: number) {
     this.current = config;
+    this.slot = slot;
     this.log = log.child({ service: config.name });
     this.metrics = metrics;
     this.backends = config.backends.map((backend) => this.createBackend(backend));
-    this.balancer = createBalancer(config.algorithm, this.backends);
+    this.balancer = createBalancer(config.algorithm, this.backends, slot);
     // pauseOnConnect: no client byte is read before a backend is connected, so a
     // failed backend connect can be retried on another backend with nothing lost.
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onClientConnection);
@@ -76,7 +80,7 @@ export class ServiceListener {
       backend.config = backendConfig;
       return backend;
     });
-    this.balancer = createBalancer(config.algorithm, this.backends);
+    this.balancer = createBalancer(config.algorithm, this.backends, this.slot);
     this.current = config;
   }
 

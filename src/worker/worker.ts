@@ -19,7 +19,7 @@ export function runWorker(): void {
     if (!isPrimaryMessage(message)) return;
     switch (message.type) {
       case 'rsp:config':
-        void state.start(message.config);
+        void state.start(message.config, message.slot);
         break;
       case 'rsp:update':
         state.update(message.config);
@@ -75,10 +75,10 @@ class WorkerState {
     return Math.max(0, ...(this.config?.services.map((service) => service.timeouts.drainMs) ?? [0]));
   }
 
-  async start(config: Config): Promise<void> {
+  async start(config: Config, slot: number): Promise<void> {
     if (this.config !== undefined) return;
     this.config = config;
-    this.listeners = config.services.map((service) => new ServiceListener(service, this.log, this.metrics));
+    this.listeners = config.services.map((service) => new ServiceListener(service, this.log, this.metrics, slot));
     await Promise.all(this.listeners.map((listener) => this.listen(listener)));
   }
 

@@ -1,0 +1,271 @@
+// Validation of the globals a config chunk set into a typed Config. It accepts
+// three forms (top-level service, named services, legacy single backend) and
+// collects every issue before it fails.
+import { ConfigError, ErrorCodes } from '../errors.js';
+import { formatEndpoint } from './endpoint.js';
+import { IssueList } from './issue-list.js';
+import type { ChunkResult } from './lua.js';
+import type { LuaRecord } from './lua-value.js';
+import { fieldPath, readFields, readRecord, type FieldValues, type Reader } from './read-fields.js';
+import {
+  readAlgorithm,
+  readBackends,
+  readBoolean,
+  readLegacyBackendHost,
+  readLegacyBackendPort,
+  readLegacyListenPort,
+  readListenAddress,
+  readMetricsAddress,
+  readPositiveInteger,
+  readTimeouts,
+  toBackend,
+} from './setting-readers.js';
+import {
+  DEFAULT_METRICS,
+  DEFAULT_TIMEOUTS,
+  type Algorithm,
+  type Config,
+  type Endpoint,
+  type ServiceConfig,
+  type Timeouts,
+} from './types.js';
+
+/** Settings of one service, in `services.<name>` or (all but the name) at top level. */
+const SERVICE_SETTINGS = {
+  listen: readListenAddress,
+  backends: readBackends,
+  algorithm: readAlgorithm,
+  timeouts: readTimeouts,
+  access_log: readBoolean,
+};
+
+/** A service found in `services`, with the settings that were set and valid. */
+interface NamedServiceSettings {
+  readonly name: string;
+  readonly path: string;
+  readonly record: LuaRecord;
+  readonly settings: FieldValues<typeof SERVICE_SETTINGS>;
+}
+
+/** Letters, digits, `_`, `.` and `-`: safe in log fields and metric labels. */
+const SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+const SERVICES_EXPECTATION = 'a table keyed by service name, such as { web = { listen = 8000, backends = { ... } } }';
+
+const readServices: Reader<NamedServiceSettings[]> = (value, path, issues) => {
+  const record = readRecord(value, path, issues, SERVICES_EXPECTATION);
+  if (record === undefined) return undefined;
+  if (record.fields.size === 0 && record.otherKeys.length === 0) {
+    issues.invalid(path, 'must define at least one service', value);
+    return undefined;
+  }
+
+  const services: NamedServiceSettings[] = [];
+  for (const key of record.otherKeys) {
+    issues.add(`${path}${key}`, 'is not a service name; key each service by its name, such as web = { ... }');
+  }
+  for (const [name, serviceValue] of record.fields) {
+    const servicePath = fieldPath(path, name);
+    if (!SERVICE_NAME.test(name)) {
+      issues.invalid(path, 'must use service names made of letters, digits, "_", "." and "-"', name);
+      continue;
+    }
+    const serviceRecord = readRecord(serviceValue, servicePath, issues, 'a table such as { listen = 8000, backends = { ... } }');
+    if (serviceRecord === undefined) continue;
+    const settings = readFields(serviceRecord, SERVICE_SETTINGS, servicePath, issues);
+    services.push({ name, path: servicePath, record: serviceRecord, settings });
+  }
+  return services;
+};
+
+/**
+ * Known top-level globals. The legacy `listenPort`, `backendAddress` and
+ * `backendPort` are the form that predates `listen` and `backends`.
+ */
+const TOP_LEVEL_SETTINGS = {
+  workers: readPositiveInteger,
+  listen: readListenAddress,
+  algorithm: readAlgorithm,
+  backends: readBackends,
+  timeouts: readTimeouts,
+  metrics: readMetricsAddress,
+  access_log: readBoolean,
+  services: readServices,
+  listenPort: readLegacyListenPort,
+  backendAddress: readLegacyBackendHost,
+  backendPort: readLegacyBackendPort,
+};
+
+type TopLevelSettings = FieldValues<typeof TOP_LEVEL_SETTINGS>;
+
+const TOP_LEVEL_SERVICE_KEYS = ['listen', 'backends'] as const;
+const LEGACY_KEYS = ['listenPort', 'backendAddress', 'backendPort'] as const;
+
+/** Values every service starts from: the built-in defaults, overridden by the top-level settings. */
+interface ServiceDefaults {
+  readonly algorithm: Algorithm;
+  readonly timeouts: Timeouts;
+  readonly accessLog: boolean;
+}
+
+/** A validated service and the path of its listen setting, for messages about listen conflicts. */
+interface ServiceWithPath {
+  readonly service: ServiceConfig;
+  readonly listenPath: string;
+}
+
+/**
+ * Validates the globals of a config chunk into a Config (not yet frozen).
+ *
+ * @param file The config path as the operator gave it; every message starts with it.
+ * @throws ConfigError `RSP_ERR_CONFIG_INVALID` with one issue per problem found.
+ */
+export function validateConfig(file: string, chunk: ChunkResult): Config {
+  const issues = new IssueList(file);
+  const globals = chunk.globals;
+  const top = readFields(globals, TOP_LEVEL_SETTINGS, '', issues, {
+    unknownKeyAdvice: (path) => `declare helper variables with local, as in "local ${path} = ..."`,
+  });
+
+  const defaults: ServiceDefaults = {
+    algorithm: top.algorithm ?? 'round_robin',
+    timeouts: { ...DEFAULT_TIMEOUTS, ...top.timeouts },
+    accessLog: top.access_log ?? false,
+  };
+  const services = buildServices(globals, top, defaults, issues, chunk.returnCount);
+  const metrics = globals.fields.has('metrics') ? top.metrics : DEFAULT_METRICS;
+
+  checkListenConflicts(services, issues);
+  if (metrics !== undefined && metrics !== null) checkMetricsConflict(metrics, services, issues);
+
+  if (issues.issues.length > 0 || metrics === undefined) throw new ConfigError(ErrorCodes.CONFIG_INVALID, issues.issues);
+  return {
+    file,
+    workers: top.workers ?? null,
+    metrics,
+    services: services.map((entry) => entry.service).sort(compareNames),
+  };
+}
+
+/**
+ * Picks the form the config uses and builds its services. When forms are mixed,
+ * each conflicting key is reported and the first form of services, top level,
+ * legacy is built.
+ */
+function buildServices(
+  globals: LuaRecord,
+  top: TopLevelSettings,
+  defaults: ServiceDefaults,
+  issues: IssueList,
+  returnCount: number,
+): ServiceWithPath[] {
+  const topLevelKeys = TOP_LEVEL_SERVICE_KEYS.filter((key) => globals.fields.has(key));
+  const legacyKeys = LEGACY_KEYS.filter((key) => globals.fields.has(key));
+  const hasServices = globals.fields.has('services');
+
+  if (hasServices) {
+    for (const key of topLevelKeys) {
+      issues.add(key, 'cannot be combined with services; set listen and backends inside each service instead');
+    }
+  }
+  const newFormKey = hasServices ? 'services' : topLevelKeys[0];
+  if (newFormKey !== undefined) {
+    for (const key of legacyKeys) {
+      issues.add(
+        key,
+        `cannot be combined with ${newFormKey}; listenPort, backendAddress and backendPort are the legacy form of listen and backends, so use one form`,
+      );
+    }
+  }
+
+  if (hasServices) return (top.services ?? []).flatMap((entry) => buildNamedService(entry, defaults, issues));
+  if (topLevelKeys.length > 0) return buildTopLevelService(globals, top, defaults, issues);
+  if (legacyKeys.length > 0) return buildLegacyService(globals, top, defaults, issues);
+
+  const returnAdvice =
+    returnCount > 0 ? ' The chunk returned a value, but rsp reads globals: write listen = ..., not return { listen = ... }.' : '';
+  issues.add('', `no service is defined; set listen and backends, or services.${returnAdvice}`);
+  return [];
+}
+
+function buildNamedService(entry: NamedServiceSettings, defaults: ServiceDefaults, issues: IssueList): ServiceWithPath[] {
+  const { settings } = entry;
+  const listenPath = fieldPath(entry.path, 'listen');
+  if (!entry.record.fields.has('listen')) issues.missing(listenPath);
+  if (!entry.record.fields.has('backends')) issues.missing(fieldPath(entry.path, 'backends'));
+  if (settings.listen === undefined || settings.backends === undefined) return [];
+
+  const service: ServiceConfig = {
+    name: entry.name,
+    listen: settings.listen,
+    algorithm: settings.algorithm ?? defaults.algorithm,
+    backends: settings.backends,
+    timeouts: { ...defaults.timeouts, ...settings.timeouts },
+    accessLog: settings.access_log ?? defaults.accessLog,
+  };
+  return [{ service, listenPath }];
+}
+
+function buildTopLevelService(globals: LuaRecord, top: TopLevelSettings, defaults: ServiceDefaults, issues: IssueList): ServiceWithPath[] {
+  for (const key of TOP_LEVEL_SERVICE_KEYS) {
+    if (!globals.fields.has(key)) issues.missing(key);
+  }
+  if (top.listen === undefined || top.backends === undefined) return [];
+  return [{ service: defaultService(top.listen, top.backends, defaults), listenPath: 'listen' }];
+}
+
+function buildLegacyService(globals: LuaRecord, top: TopLevelSettings, defaults: ServiceDefaults, issues: IssueList): ServiceWithPath[] {
+  for (const key of LEGACY_KEYS) {
+    if (!globals.fields.has(key)) issues.missing(key);
+  }
+  if (top.listenPort === undefined || top.backendAddress === undefined || top.backendPort === undefined) return [];
+  const backend = toBackend({ host: top.backendAddress, port: top.backendPort }, 1);
+  return [{ service: defaultService(top.listenPort, [backend], defaults), listenPath: 'listenPort' }];
+}
+
+function defaultService(listen: Endpoint, backends: ServiceConfig['backends'], defaults: ServiceDefaults): ServiceConfig {
+  return { name: 'default', listen, algorithm: defaults.algorithm, backends, timeouts: defaults.timeouts, accessLog: defaults.accessLog };
+}
+
+/** Reports each service whose listen address overlaps that of a service before it. */
+function checkListenConflicts(services: readonly ServiceWithPath[], issues: IssueList): void {
+  services.forEach((entry, index) => {
+    const earlier = services.slice(0, index).find((other) => endpointsOverlap(other.service.listen, entry.service.listen));
+    if (earlier === undefined) return;
+    issues.invalid(
+      entry.listenPath,
+      `must not overlap ${earlier.listenPath} (${formatEndpoint(earlier.service.listen)})`,
+      formatEndpoint(entry.service.listen),
+    );
+  });
+}
+
+function checkMetricsConflict(metrics: Endpoint, services: readonly ServiceWithPath[], issues: IssueList): void {
+  const service = services.find((entry) => endpointsOverlap(entry.service.listen, metrics));
+  if (service === undefined) return;
+  issues.invalid(
+    'metrics',
+    `must not overlap ${service.listenPath} (${formatEndpoint(service.service.listen)})`,
+    formatEndpoint(metrics),
+  );
+}
+
+/** Orders services by name in UTF-16 code unit order, which does not depend on the locale. */
+function compareNames(a: ServiceConfig, b: ServiceConfig): number {
+  if (a.name === b.name) return 0;
+  return a.name < b.name ? -1 : 1;
+}
+
+/**
+ * True when two sockets on these addresses cannot both listen: the same port
+ * (other than 0) and the same host, or a wildcard host that covers the other.
+ * `::` covers IPv4 too, because Node.js opens it dual-stack.
+ */
+function endpointsOverlap(a: Endpoint, b: Endpoint): boolean {
+  if (a.port !== b.port || a.port === 0) return false;
+  return a.host === b.host || coversHost(a.host, b.host) || coversHost(b.host, a.host);
+}
+
+function coversHost(wildcard: string, host: string): boolean {
+  return wildcard === '::' || (wildcard === '0.0.0.0' && !host.includes(':'));
+}

@@ -14,8 +14,8 @@ export interface AddressRules {
 }
 
 /**
- * The outcome of `parseAddress`. On failure, `problem` says what the input
- * should be, phrased to follow a setting name: `must have a port from 1 to 65535`.
+ * The outcome of `parseAddress`. On failure, `problem` describes the expected
+ * input and is phrased to follow a setting name: `must have a port from 1 to 65535`.
  */
 export type AddressResult =
   | { readonly ok: true; readonly endpoint: Endpoint; readonly address: string }
@@ -46,6 +46,7 @@ export function parseAddress(input: string | number, rules: AddressRules = {}): 
     return port === null ? failure(portProblem) : success(rules.defaultHost, port);
   }
 
+  if (input.includes('://')) return failure('must be "host:port" without a URL scheme');
   const split = splitHostPort(input);
   if (!split.ok) return split;
   const { host, portText, bracketed } = split;

@@ -9,7 +9,7 @@ import { validateConfig } from './validate.js';
 export interface LoadOptions {
   /**
    * Maximum number of Lua VM instructions the config chunk may run. The default,
-   * `DEFAULT_INSTRUCTION_BUDGET` (10 million), stops an endless loop within a
+   * `DEFAULT_INSTRUCTION_BUDGET` (2 million), stops an endless loop within a
    * few seconds and leaves ample room for loops over thousands of backends.
    */
   readonly instructionBudget?: number;
@@ -20,10 +20,11 @@ export interface LoadOptions {
  *
  * @param file Path of the config file; messages show it as given.
  * @returns the validated config, deep-frozen.
- * @throws ConfigError with code `RSP_ERR_CONFIG_READ` (the file cannot be read),
- *   `RSP_ERR_CONFIG_LUA` (syntax or runtime error), `RSP_ERR_CONFIG_BUDGET`
- *   (the chunk ran out of instructions) or `RSP_ERR_CONFIG_INVALID` (the
- *   settings are invalid; `issues` lists every problem).
+ * @throws ConfigError with one of these codes:
+ *   - `RSP_ERR_CONFIG_READ`: the file cannot be read.
+ *   - `RSP_ERR_CONFIG_LUA`: the chunk has a syntax error or raised an error.
+ *   - `RSP_ERR_CONFIG_BUDGET`: the chunk ran out of instructions.
+ *   - `RSP_ERR_CONFIG_INVALID`: the settings are invalid, and `issues` lists every problem.
  * @throws RangeError when `options.instructionBudget` is not a positive integer.
  */
 export function loadConfig(file: string, options: LoadOptions = {}): Config {
@@ -37,10 +38,12 @@ export function loadConfig(file: string, options: LoadOptions = {}): Config {
   return deepFreeze(validateConfig(file, chunk));
 }
 
+/** Reads the file as bytes, without a leading UTF-8 byte order mark (which Lua's own file loader skips too). */
 function readSource(file: string): Uint8Array {
   try {
     const buffer = readFileSync(file);
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    const start = buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf ? 3 : 0;
+    return new Uint8Array(buffer.buffer, buffer.byteOffset + start, buffer.byteLength - start);
   } catch (error) {
     const message = `failed to read config file ${file}: ${describeReadError(error)}`;
     throw new ConfigError(ErrorCodes.CONFIG_READ, [{ file, path: '', message }], { cause: error });

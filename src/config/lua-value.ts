@@ -93,10 +93,10 @@ export function readStringKeys(L: LuaState, index: number): Set<string> {
 }
 
 /**
- * Formats a value the way the validator's messages show it: strings in double
- * quotes (cut after 80 characters), numbers as Lua prints them (`-1`, `2.0`,
- * `1e+100`), `true`/`false`, `nil`, and the Lua type name for tables,
- * functions, userdata and threads.
+ * Formats a value for the validator's messages. Strings are in double quotes
+ * and cut after 80 characters, and numbers look as Lua prints them (`-1`,
+ * `2.0`, `1e+100`). Booleans and nil are `true`, `false` and `nil`. Tables,
+ * functions, userdata and threads show their Lua type name, and the empty table is `{}`.
  */
 export function formatLuaValue(value: LuaValue): string {
   if (value === null) return 'nil';
@@ -105,6 +105,7 @@ export function formatLuaValue(value: LuaValue): string {
   if (typeof value === 'string') return quoteLuaString(value);
   if (value instanceof LuaFloat) return formatLuaFloat(value.value);
   if (value instanceof LuaOpaque) return value.luaType;
+  if (isLuaList(value) && value.length === 0) return '{}';
   return 'table';
 }
 

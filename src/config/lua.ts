@@ -6,15 +6,20 @@ import { ConfigError, ErrorCodes } from '../errors.js';
 import { LuaRecord, readLuaRecord, readStringKeys } from './lua-value.js';
 
 /**
- * Default maximum of Lua VM instructions for one config chunk. Building 5,000
- * backends in a loop takes about 70,000 instructions. On fengari 0.1.5 and
- * Node 20 (2-CPU container) a loop ran 3 to 95 million instructions per second,
- * depending on how much of it was library calls, so an endless loop stops after
- * about 0.1 to 3.5 s.
+ * Default maximum of Lua VM instructions for one config chunk. A loop that
+ * builds 5,000 backend tables with string.format runs fewer than 100,000
+ * instructions, and 50,000 backend strings fewer than 1 million. Measured on
+ * fengari 0.1.5, Node.js 20 and a 2-CPU container, an endless loop hit this
+ * budget after about 0.1 s (empty loop) to 2.5 s (loops that call string functions
+ * or grow a table), so start-up and reload fail fast.
  */
-export const DEFAULT_INSTRUCTION_BUDGET = 10_000_000;
+export const DEFAULT_INSTRUCTION_BUDGET = 2_000_000;
 
-/** Maximum length in bytes of a string made by `string.rep`, which otherwise makes gigabytes in one instruction. */
+/**
+ * Maximum length in bytes of a string made by `string.rep`, which otherwise makes gigabytes in one instruction.
+ * NOTE: only string.rep is capped. Doubling a string by concatenation in a loop,
+ * or string.gsub with a long replacement, can still allocate gigabytes within the budget.
+ */
 export const MAX_STRING_REP_BYTES = 1024 * 1024;
 
 /** Instructions between two runs of the count hook; the budget is checked at this granularity. */
@@ -59,20 +64,7 @@ export function runConfigChunk(source: Uint8Array, file: string, instructionBudg
   const runStatus = lua.lua_pcall(L, 0, lua.LUA_MULTRET, 0);
   budget.dispose();
 
-  if (budget.stoppedAt !== null) {
-    const where = budget.stoppedAt === '' ? `${file}: ` : budget.stoppedAt;
-    throw new ConfigError(ErrorCodes.CONFIG_BUDGET, [
-      {
-        file,
-        path: '',
-        message: prefixWithFile(
-          file,
-          `${where}the config did not finish within ${instructionBudget} Lua instructions; ` +
-            'look for a loop that never ends around this line',
-        ),
-      },
-    ]);
-  }
+  if (budget.stoppedAt !== null) throw budgetError(file, instructionBudget, budget.stoppedAt);
   if (runStatus !== lua.LUA_OK) throw luaError(file, errorText(L));
 
   const returnCount = lua.lua_gettop(L);
@@ -230,11 +222,11 @@ function readGlobalNames(L: LuaState): Set<string> {
   return names;
 }
 
-/** The error value on top of the stack as text; Lua errors need not be strings. */
+/** Returns the error value on top of the stack as text, because a Lua error value need not be a string. */
 function errorText(L: LuaState): string {
   const type = lua.lua_type(L, -1);
   if (type === lua.LUA_TSTRING || type === lua.LUA_TNUMBER) return luaString(L, -1);
-  return `the chunk raised an error whose value is a ${new TextDecoder().decode(lua.lua_typename(L, type))}, not a message`;
+  return `the chunk raised an error with a ${new TextDecoder().decode(lua.lua_typename(L, type))} value instead of a message`;
 }
 
 function luaString(L: LuaState, index: number): string {
@@ -245,6 +237,16 @@ function luaString(L: LuaState, index: number): string {
 /** Lua positions start with the file already (`site.lua:3: ...`); anything else gets `site.lua: ` in front. */
 function prefixWithFile(file: string, message: string): string {
   return message.startsWith(`${file}:`) ? message : `${file}: ${message}`;
+}
+
+/** Builds the budget error; `position` is `site.lua:3: `, or `''` when the hook could not tell where the chunk was. */
+function budgetError(file: string, instructionBudget: number, position: string): ConfigError {
+  const advice = position === '' ? 'look for a loop that never ends' : 'look for a loop that never ends around this line';
+  const message = prefixWithFile(
+    file,
+    `${position}the config did not finish within its budget of ${instructionBudget} Lua instructions; ${advice}`,
+  );
+  return new ConfigError(ErrorCodes.CONFIG_BUDGET, [{ file, path: '', message }]);
 }
 
 function luaError(file: string, message: string): ConfigError {

@@ -3,8 +3,8 @@
 /**
  * Returns the known key closest to `key`, or undefined when none is close
  * enough to be a likely typo. Distance is the optimal string alignment
- * distance (Levenshtein plus swaps of two neighbors), ignoring case; a key may
- * be at most one edit away per three characters, and at least one.
+ * distance (Levenshtein plus swaps of two neighbors), ignoring case. A
+ * suggestion may be one edit away per three characters of `key`, and one edit at least.
  */
 export function findNearestKey(key: string, knownKeys: readonly string[]): string | undefined {
   const maxDistance = Math.max(1, Math.floor(key.length / 3));

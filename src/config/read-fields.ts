@@ -23,8 +23,8 @@ export interface ReadFieldsOptions {
 }
 
 /**
- * Runs the reader of each key of `record` that `readers` knows, and adds an
- * issue for every other key, suggesting the nearest known key when one is close.
+ * Runs the reader of each key of `record` that has an entry in `readers`. Every
+ * other key gets an issue, which suggests the nearest known key when one is close.
  */
 export function readFields<R extends ReaderTable>(
   record: LuaRecord,

@@ -9,7 +9,7 @@ import type { Algorithm, BackendConfig, Endpoint, Timeouts } from './types.js';
 
 export const ALGORITHMS: readonly Algorithm[] = ['round_robin', 'least_connections'];
 
-/** Longest duration in seconds: Node.js timers take at most 2^31 - 1 ms and fire at once for more. */
+/** Maximum duration in seconds, because Node.js timers accept at most 2^31 - 1 ms and fire after 1 ms for a longer delay. */
 export const MAX_DURATION_SECONDS = 2_147_483;
 
 const LISTEN_RULES: AddressRules = { defaultHost: '0.0.0.0', allowPortZero: true, requireIp: true };
@@ -21,7 +21,7 @@ const LISTEN_EXPECTATION = '"host:port", "[ipv6]:port" or a port number';
 const BACKEND_EXPECTATION = '"host:port" or a table such as { address = "host:port", weight = 2 }';
 const TIMEOUTS_EXPECTATION = 'a table such as { connect = 5, idle = 300, drain = 30 }';
 
-/** A positive integer. A float with an integer value (`2.0`) counts, as Lua's own integer arguments do. */
+/** Reads a positive integer. A float with an integer value (`2.0`) counts, as it does for Lua's own integer arguments. */
 export const readPositiveInteger: Reader<number> = (value, path, issues) => {
   const integer = toInteger(value);
   if (integer === undefined || integer <= 0) {
@@ -31,29 +31,31 @@ export const readPositiveInteger: Reader<number> = (value, path, issues) => {
   return integer;
 };
 
+/** Reads `true` or `false`. */
 export const readBoolean: Reader<boolean> = (value, path, issues) => {
   if (typeof value === 'boolean') return value;
   issues.expected(path, 'true or false', value);
   return undefined;
 };
 
+/** Reads one of `ALGORITHMS`. */
 export const readAlgorithm: Reader<Algorithm> = (value, path, issues) => {
   const algorithm = ALGORITHMS.find((name) => name === value);
   if (algorithm === undefined) issues.expected(path, ALGORITHMS.map((name) => `"${name}"`).join(' or '), value);
   return algorithm;
 };
 
-/** A listen address; a bare port listens on all IPv4 addresses (`0.0.0.0`). */
+/** Reads a listen address. A bare port listens on all IPv4 addresses (`0.0.0.0`). */
 export const readListenAddress: Reader<Endpoint> = (value, path, issues) =>
   readAddress(value, path, issues, LISTEN_RULES, LISTEN_EXPECTATION);
 
-/** The metrics address, or null for `false` (metrics off). */
+/** Reads the metrics address, and returns null for `false` (metrics off). */
 export const readMetricsAddress: Reader<Endpoint | null> = (value, path, issues) => {
   if (value === false) return null;
   return readAddress(value, path, issues, METRICS_RULES, '"host:port", a port number or false');
 };
 
-/** A non-empty list of backends with distinct addresses, each a `"host:port"` string or an `{ address, weight }` table. */
+/** Reads a non-empty list of backends with distinct addresses, each a `"host:port"` string or an `{ address, weight }` table. */
 export const readBackends: Reader<BackendConfig[]> = (value, path, issues) => {
   if (!isLuaList(value)) {
     issues.expected(path, 'a list of backends, such as { "10.0.0.1:80", { address = "10.0.0.2:80", weight = 2 } }', value);
@@ -86,7 +88,7 @@ export const readBackends: Reader<BackendConfig[]> = (value, path, issues) => {
   return allValid ? backends : undefined;
 };
 
-/** The `address` of a backend table: a `"host:port"` string (a bare port has no host to connect to). */
+/** Reads the `address` of a backend table: a `"host:port"` string, because a bare port has no host to connect to. */
 const readBackendAddress: Reader<Endpoint> = (value, path, issues) => {
   if (typeof value !== 'string') {
     issues.expected(path, '"host:port"', value);
@@ -101,7 +103,8 @@ const BACKEND_SETTINGS = {
 };
 
 function readBackend(entry: LuaValue, path: string, issues: IssueList): BackendConfig | undefined {
-  if (typeof entry === 'string') {
+  // A number goes through the address parser too, which explains that a bare port has no host.
+  if (typeof entry === 'string' || typeof entry === 'number' || entry instanceof LuaFloat) {
     const endpoint = readAddress(entry, path, issues, BACKEND_RULES, BACKEND_EXPECTATION);
     return endpoint === undefined ? undefined : toBackend(endpoint, 1);
   }
@@ -115,7 +118,7 @@ function readBackend(entry: LuaValue, path: string, issues: IssueList): BackendC
   return toBackend(settings.address, settings.weight ?? 1);
 }
 
-/** A duration in seconds, fractions allowed, converted to whole milliseconds (at least 1). */
+/** Reads a duration in seconds (fractions allowed) and converts it to whole milliseconds, at least 1. */
 export const readDurationSeconds: Reader<number> = (value, path, issues) => {
   const seconds = toNumber(value);
   if (seconds === undefined || !(seconds > 0)) {
@@ -136,7 +139,7 @@ const TIMEOUT_SETTINGS = {
   drain: readDurationSeconds,
 };
 
-/** Timeout overrides in milliseconds; only the keys that are set appear. */
+/** Reads timeout overrides in milliseconds. Only the keys that are set appear in the result. */
 export const readTimeouts: Reader<Partial<Timeouts>> = (value, path, issues) => {
   const record = readRecord(value, path, issues, TIMEOUTS_EXPECTATION);
   if (record === undefined) return undefined;
@@ -149,13 +152,13 @@ export const readTimeouts: Reader<Partial<Timeouts>> = (value, path, issues) => 
   return timeouts;
 };
 
-/** Legacy `listenPort`: a port as a string or number; rsp listens on all IPv4 addresses. */
+/** Reads the legacy `listenPort`, a port as a string or number. rsp listens on all IPv4 addresses. */
 export const readLegacyListenPort: Reader<Endpoint> = (value, path, issues) => {
   const port = readPort(value, path, issues, true);
   return port === undefined ? undefined : { host: LISTEN_RULES.defaultHost ?? '0.0.0.0', port };
 };
 
-/** Legacy `backendAddress`: a hostname or IP address, without a port. */
+/** Reads the legacy `backendAddress`, a hostname or IP address without a port. */
 export const readLegacyBackendHost: Reader<string> = (value, path, issues) => {
   const host = typeof value === 'string' ? parseHost(value) : null;
   if (host === null) {
@@ -165,7 +168,7 @@ export const readLegacyBackendHost: Reader<string> = (value, path, issues) => {
   return host;
 };
 
-/** Legacy `backendPort`: a port from 1 to 65535 as a string or number. */
+/** Reads the legacy `backendPort`, a port from 1 to 65535 as a string or number. */
 export const readLegacyBackendPort: Reader<number> = (value, path, issues) => readPort(value, path, issues, false);
 
 /** Builds a backend at `endpoint` (IPv6 hosts get brackets in `address`). */

@@ -136,7 +136,7 @@ export function validateConfig(file: string, chunk: ChunkResult): Config {
   const metrics = globals.fields.has('metrics') ? top.metrics : DEFAULT_METRICS;
 
   checkListenConflicts(services, issues);
-  if (metrics !== undefined && metrics !== null) checkMetricsConflict(metrics, services, issues);
+  if (metrics !== undefined && metrics !== null) checkMetricsConflict(metrics, globals.fields.has('metrics'), services, issues);
 
   if (issues.issues.length > 0 || metrics === undefined) throw new ConfigError(ErrorCodes.CONFIG_INVALID, issues.issues);
   return {
@@ -183,8 +183,8 @@ function buildServices(
   if (legacyKeys.length > 0) return buildLegacyService(globals, top, defaults, issues);
 
   const returnAdvice =
-    returnCount > 0 ? ' The chunk returned a value, but rsp reads globals: write listen = ..., not return { listen = ... }.' : '';
-  issues.add('', `no service is defined; set listen and backends, or services.${returnAdvice}`);
+    returnCount > 0 ? ' (the chunk returned a value, but rsp reads globals only: write listen = ..., not return { listen = ... })' : '';
+  issues.add('', `no service is defined; set listen and backends, or services${returnAdvice}`);
   return [];
 }
 
@@ -240,9 +240,16 @@ function checkListenConflicts(services: readonly ServiceWithPath[], issues: Issu
   });
 }
 
-function checkMetricsConflict(metrics: Endpoint, services: readonly ServiceWithPath[], issues: IssueList): void {
+function checkMetricsConflict(metrics: Endpoint, isSet: boolean, services: readonly ServiceWithPath[], issues: IssueList): void {
   const service = services.find((entry) => endpointsOverlap(entry.service.listen, metrics));
   if (service === undefined) return;
+  if (!isSet) {
+    issues.add(
+      'metrics',
+      `is not set, so it defaults to ${formatEndpoint(metrics)}, which overlaps ${service.listenPath}; set metrics to another address or false`,
+    );
+    return;
+  }
   issues.invalid(
     'metrics',
     `must not overlap ${service.listenPath} (${formatEndpoint(service.service.listen)})`,

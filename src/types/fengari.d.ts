@@ -29,11 +29,8 @@ declare module 'fengari' {
   export type LuaType = number;
 
   export const lua: {
+    /** Success; any other status is an error. */
     readonly LUA_OK: LuaStatus;
-    readonly LUA_ERRRUN: LuaStatus;
-    readonly LUA_ERRSYNTAX: LuaStatus;
-    readonly LUA_ERRMEM: LuaStatus;
-    readonly LUA_ERRERR: LuaStatus;
 
     readonly LUA_MASKCOUNT: number;
     readonly LUA_MULTRET: number;
@@ -70,13 +67,10 @@ declare module 'fengari' {
     /** An object that identifies a table, function or userdata, for identity checks. */
     lua_topointer(L: LuaState, index: number): object | null;
     lua_touserdata(L: LuaState, index: number): unknown;
-    lua_rawlen(L: LuaState, index: number): number;
 
     lua_pushnil(L: LuaState): void;
     lua_pushliteral(L: LuaState, text: string): LuaString;
-    lua_pushstring(L: LuaState, text: LuaString | string): LuaString;
     lua_pushjsclosure(L: LuaState, fn: LuaJsFunction, upvalues: number): void;
-    lua_pushjsfunction(L: LuaState, fn: LuaJsFunction): void;
     lua_pushglobaltable(L: LuaState): void;
 
     lua_createtable(L: LuaState, arraySize: number, recordSize: number): void;
@@ -84,7 +78,6 @@ declare module 'fengari' {
     lua_setfield(L: LuaState, index: number, key: LuaString | string): void;
     lua_getglobal(L: LuaState, name: LuaString | string): LuaType;
     lua_setglobal(L: LuaState, name: LuaString | string): void;
-    lua_rawgeti(L: LuaState, index: number, n: number): LuaType;
     /** Pops a key and pushes the next key and value of the table at `index`; returns false after the last one. */
     lua_next(L: LuaState, index: number): boolean;
 
@@ -122,6 +115,4 @@ declare module 'fengari' {
     luaopen_utf8: LuaJsFunction;
     luaopen_os: LuaJsFunction;
   };
-
-  export function to_luastring(text: string, cache?: boolean): LuaString;
 }

@@ -46,6 +46,8 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
     .alias('help', 'h')
     .strictOptions()
     .check((args) => {
+      // With exitProcess(false), yargs still runs this check after printing help or the version.
+      if (args.help === true || args.version === true) return true;
       if (args._.length !== 1) {
         throw new Error(args._.length === 0 ? 'Missing the config file argument.' : `Expected one config file, got ${args._.length} arguments.`);
       }

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConfigError, ErrorCodes } from '../../src/errors.js';
 import { DEFAULT_INSTRUCTION_BUDGET } from '../../src/config/lua.js';
 import { loadConfig } from '../../src/config/load.js';
-import { DEFAULT_METRICS, DEFAULT_TIMEOUTS, type Config } from '../../src/config/types.js';
+import { DEFAULT_METRICS, DEFAULT_PASSIVE_CHECK, DEFAULT_TIMEOUTS, type Config } from '../../src/config/types.js';
 
 let directory: string;
 let fileCount = 0;
@@ -68,11 +68,13 @@ describe('top-level form', () => {
           listen: { host: '0.0.0.0', port: 8000 },
           algorithm: 'least_connections',
           backends: [
-            { address: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, weight: 1 },
-            { address: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, weight: 2 },
+            { address: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, weight: 1, backup: false },
+            { address: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, weight: 2, backup: false },
           ],
           timeouts: { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000 },
           accessLog: true,
+          healthCheck: null,
+          passiveCheck: { failures: 3, cooldownMs: 10_000 },
         },
       ],
     };
@@ -175,16 +177,18 @@ describe('legacy form', () => {
         name: 'default',
         listen: { host: '0.0.0.0', port: 8000 },
         algorithm: 'round_robin',
-        backends: [{ address: '127.0.0.1:80', host: '127.0.0.1', port: 80, weight: 1 }],
+        backends: [{ address: '127.0.0.1:80', host: '127.0.0.1', port: 80, weight: 1, backup: false }],
         timeouts: DEFAULT_TIMEOUTS,
         accessLog: false,
+        healthCheck: null,
+        passiveCheck: DEFAULT_PASSIVE_CHECK,
       },
     ]);
   });
 
   test('accepts numbers and an IPv6 backend', () => {
     const config = loadConfig(writeConfig('listenPort = 8000; backendAddress = "::1"; backendPort = 80\n'));
-    assert.deepEqual(config.services[0]?.backends, [{ address: '[::1]:80', host: '::1', port: 80, weight: 1 }]);
+    assert.deepEqual(config.services[0]?.backends, [{ address: '[::1]:80', host: '::1', port: 80, weight: 1, backup: false }]);
   });
 });
 
@@ -197,8 +201,8 @@ describe('addresses', () => {
     const [service] = loadConfig(file).services;
     assert.deepEqual(service?.listen, { host: '::', port: 8000 });
     assert.deepEqual(service?.backends, [
-      { address: '[::1]:8081', host: '::1', port: 8081, weight: 1 },
-      { address: '[fe80::1]:8082', host: 'fe80::1', port: 8082, weight: 3 },
+      { address: '[::1]:8081', host: '::1', port: 8081, weight: 1, backup: false },
+      { address: '[fe80::1]:8082', host: 'fe80::1', port: 8082, weight: 3, backup: false },
     ]);
   });
 
@@ -249,7 +253,7 @@ describe('Lua evaluation', () => {
     `);
     const backends = loadConfig(file).services[0]?.backends ?? [];
     assert.equal(backends.length, 5000);
-    assert.deepEqual(backends[4999], { address: '10.0.19.136:80', host: '10.0.19.136', port: 80, weight: 3 });
+    assert.deepEqual(backends[4999], { address: '10.0.19.136:80', host: '10.0.19.136', port: 80, weight: 3, backup: false });
   });
 
   test('ignores helpers declared local', () => {

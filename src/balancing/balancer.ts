@@ -9,12 +9,15 @@ import type { BackendConfig } from '../config/types.js';
 export interface BalancedBackend {
   config: BackendConfig;
   active: number;
+  /** False while health checks have the backend marked down; balancers skip it then. */
+  up: boolean;
 }
 
 export interface Balancer {
   /**
-   * Picks the backend for the next connection attempt, skipping the ones in `exclude`
-   * (already tried for this connection). Returns undefined when every backend is excluded.
+   * Picks the backend for the next connection attempt, skipping backends that are
+   * down or in `exclude` (already tried for this connection). Returns undefined when
+   * no backend is left.
    */
   pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined;
 }

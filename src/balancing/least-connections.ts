@@ -20,7 +20,7 @@ export class LeastConnections implements Balancer {
     for (let step = 0; step < count; step++) {
       const index = (this.nextStart + step) % count;
       const backend = this.backends[index]!;
-      if (exclude.has(backend)) continue;
+      if (!backend.up || exclude.has(backend)) continue;
       // Compare active/weight without division: a/wa < b/wb  <=>  a*wb < b*wa.
       if (best === undefined || backend.active * best.config.weight < best.active * backend.config.weight) {
         best = backend;

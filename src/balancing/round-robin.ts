@@ -23,7 +23,7 @@ export class RoundRobin implements Balancer {
     let best = -1;
     for (let i = 0; i < this.backends.length; i++) {
       const backend = this.backends[i]!;
-      if (exclude.has(backend)) continue;
+      if (!backend.up || exclude.has(backend)) continue;
       const weight = backend.config.weight;
       this.current[i]! += weight;
       total += weight;

@@ -5,7 +5,16 @@ import { formatEndpoint } from './endpoint.js';
 import type { IssueList } from './issue-list.js';
 import { isLuaList, LuaFloat, type LuaValue } from './lua-value.js';
 import { fieldPath, itemPath, readFields, readRecord, type Reader } from './read-fields.js';
-import type { Algorithm, BackendConfig, Endpoint, Timeouts } from './types.js';
+import {
+  DEFAULT_HEALTH_CHECK,
+  DEFAULT_PASSIVE_CHECK,
+  type Algorithm,
+  type BackendConfig,
+  type Endpoint,
+  type HealthCheckConfig,
+  type PassiveCheckConfig,
+  type Timeouts,
+} from './types.js';
 
 export const ALGORITHMS: readonly Algorithm[] = ['round_robin', 'least_connections'];
 
@@ -100,13 +109,14 @@ const readBackendAddress: Reader<Endpoint> = (value, path, issues) => {
 const BACKEND_SETTINGS = {
   address: readBackendAddress,
   weight: readPositiveInteger,
+  backup: readBoolean,
 };
 
 function readBackend(entry: LuaValue, path: string, issues: IssueList): BackendConfig | undefined {
   // A number goes through the address parser too, which explains that a bare port has no host.
   if (typeof entry === 'string' || typeof entry === 'number' || entry instanceof LuaFloat) {
     const endpoint = readAddress(entry, path, issues, BACKEND_RULES, BACKEND_EXPECTATION);
-    return endpoint === undefined ? undefined : toBackend(endpoint, 1);
+    return endpoint === undefined ? undefined : toBackend(endpoint, 1, false);
   }
 
   const record = readRecord(entry, path, issues, BACKEND_EXPECTATION);
@@ -114,8 +124,9 @@ function readBackend(entry: LuaValue, path: string, issues: IssueList): BackendC
   const settings = readFields(record, BACKEND_SETTINGS, path, issues);
   if (!record.fields.has('address')) issues.missing(fieldPath(path, 'address'));
   const weightValid = settings.weight !== undefined || !record.fields.has('weight');
-  if (settings.address === undefined || !weightValid) return undefined;
-  return toBackend(settings.address, settings.weight ?? 1);
+  const backupValid = settings.backup !== undefined || !record.fields.has('backup');
+  if (settings.address === undefined || !weightValid || !backupValid) return undefined;
+  return toBackend(settings.address, settings.weight ?? 1, settings.backup ?? false);
 }
 
 /** Reads a duration in seconds (fractions allowed) and converts it to whole milliseconds, at least 1. */
@@ -172,9 +183,73 @@ export const readLegacyBackendHost: Reader<string> = (value, path, issues) => {
 export const readLegacyBackendPort: Reader<number> = (value, path, issues) => readPort(value, path, issues, false);
 
 /** Builds a backend at `endpoint` (IPv6 hosts get brackets in `address`). */
-export function toBackend(endpoint: Endpoint, weight: number): BackendConfig {
-  return { address: formatEndpoint(endpoint), host: endpoint.host, port: endpoint.port, weight };
+export function toBackend(endpoint: Endpoint, weight: number, backup: boolean): BackendConfig {
+  return { address: formatEndpoint(endpoint), host: endpoint.host, port: endpoint.port, weight, backup };
 }
+
+/** Reads a string of at most 1 KiB, such as a health check's `send` or `expect`. */
+const readCheckString: Reader<string> = (value, path, issues) => {
+  if (typeof value !== 'string' || value.length === 0) {
+    issues.expected(path, 'a non-empty string', value);
+    return undefined;
+  }
+  if (value.length > 1024) {
+    issues.invalid(path, 'must be at most 1024 characters', value);
+    return undefined;
+  }
+  return value;
+};
+
+const HEALTH_CHECK_SETTINGS = {
+  interval: readDurationSeconds,
+  timeout: readDurationSeconds,
+  rise: readPositiveInteger,
+  fall: readPositiveInteger,
+  send: readCheckString,
+  expect: readCheckString,
+};
+
+const HEALTH_CHECK_EXPECTATION = 'true, false or a table such as { interval = 2, timeout = 1, rise = 2, fall = 3 }';
+
+/** Reads `health_check`: true (defaults), false (off) or a table of overrides. */
+export const readHealthCheck: Reader<HealthCheckConfig | null> = (value, path, issues) => {
+  if (value === false) return null;
+  if (value === true) return DEFAULT_HEALTH_CHECK;
+  const record = readRecord(value, path, issues, HEALTH_CHECK_EXPECTATION);
+  if (record === undefined) return undefined;
+  const settings = readFields(record, HEALTH_CHECK_SETTINGS, path, issues);
+  const check: HealthCheckConfig = {
+    intervalMs: settings.interval ?? DEFAULT_HEALTH_CHECK.intervalMs,
+    timeoutMs: settings.timeout ?? DEFAULT_HEALTH_CHECK.timeoutMs,
+    rise: settings.rise ?? DEFAULT_HEALTH_CHECK.rise,
+    fall: settings.fall ?? DEFAULT_HEALTH_CHECK.fall,
+    send: settings.send ?? null,
+    expect: settings.expect ?? null,
+  };
+  if (check.timeoutMs > check.intervalMs) {
+    issues.invalid(fieldPath(path, 'timeout'), `must not exceed interval (${check.intervalMs / 1000} s)`, check.timeoutMs / 1000);
+    return undefined;
+  }
+  return check;
+};
+
+const PASSIVE_CHECK_SETTINGS = {
+  failures: readPositiveInteger,
+  cooldown: readDurationSeconds,
+};
+
+/** Reads `passive_check`: true (defaults), false (off) or a table such as { failures = 3, cooldown = 10 }. */
+export const readPassiveCheck: Reader<PassiveCheckConfig | null> = (value, path, issues) => {
+  if (value === false) return null;
+  if (value === true) return DEFAULT_PASSIVE_CHECK;
+  const record = readRecord(value, path, issues, 'true, false or a table such as { failures = 3, cooldown = 10 }');
+  if (record === undefined) return undefined;
+  const settings = readFields(record, PASSIVE_CHECK_SETTINGS, path, issues);
+  return {
+    failures: settings.failures ?? DEFAULT_PASSIVE_CHECK.failures,
+    cooldownMs: settings.cooldown ?? DEFAULT_PASSIVE_CHECK.cooldownMs,
+  };
+};
 
 function readPort(value: LuaValue, path: string, issues: IssueList, allowZero: boolean): number | undefined {
   const input = typeof value === 'string' ? value : toNumber(value);

@@ -18,6 +18,32 @@ export interface BackendConfig {
   readonly port: number;
   /** Relative share of new connections, a positive integer. Default 1. */
   readonly weight: number;
+  /** A backup backend takes connections only while no other backend of the service is up. Default false. */
+  readonly backup: boolean;
+}
+
+/** Active health checks, run by the primary against every backend of a service. */
+export interface HealthCheckConfig {
+  /** Time between two checks of one backend. Default 2 s. */
+  readonly intervalMs: number;
+  /** Time a check may take to connect and, with `expect`, to read the reply. Default 1 s. */
+  readonly timeoutMs: number;
+  /** Successful checks in a row that mark a down backend up. Default 2. */
+  readonly rise: number;
+  /** Failed checks in a row that mark an up backend down. Default 3. */
+  readonly fall: number;
+  /** Bytes sent after connecting, such as "PING\r\n"; null sends nothing. */
+  readonly send: string | null;
+  /** Prefix the reply must start with, such as "+PONG"; null accepts any connect. */
+  readonly expect: string | null;
+}
+
+/** Passive checks: failures that workers see on real traffic. */
+export interface PassiveCheckConfig {
+  /** Connect failures or backend resets in a row that mark a backend down. Default 3. */
+  readonly failures: number;
+  /** Without active checks, a backend marked down by passive checks is tried again after this long. Default 10 s. */
+  readonly cooldownMs: number;
 }
 
 export interface Timeouts {
@@ -41,6 +67,10 @@ export interface ServiceConfig {
   readonly timeouts: Timeouts;
   /** Log one line per finished connection at info level. Default false. */
   readonly accessLog: boolean;
+  /** Active checks, or null when `health_check` is unset or false. */
+  readonly healthCheck: HealthCheckConfig | null;
+  /** Passive checks, or null when `passive_check = false`. On by default. */
+  readonly passiveCheck: PassiveCheckConfig | null;
 }
 
 export interface Config {
@@ -56,3 +86,12 @@ export interface Config {
 
 export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000 };
 export const DEFAULT_METRICS: Endpoint = { host: '127.0.0.1', port: 9100 };
+export const DEFAULT_HEALTH_CHECK: HealthCheckConfig = {
+  intervalMs: 2_000,
+  timeoutMs: 1_000,
+  rise: 2,
+  fall: 3,
+  send: null,
+  expect: null,
+};
+export const DEFAULT_PASSIVE_CHECK: PassiveCheckConfig = { failures: 3, cooldownMs: 10_000 };

@@ -11,6 +11,8 @@ import {
   readAlgorithm,
   readBackends,
   readBoolean,
+  readHealthCheck,
+  readPassiveCheck,
   readLegacyBackendHost,
   readLegacyBackendPort,
   readLegacyListenPort,
@@ -22,10 +24,13 @@ import {
 } from './setting-readers.js';
 import {
   DEFAULT_METRICS,
+  DEFAULT_PASSIVE_CHECK,
   DEFAULT_TIMEOUTS,
   type Algorithm,
   type Config,
   type Endpoint,
+  type HealthCheckConfig,
+  type PassiveCheckConfig,
   type ServiceConfig,
   type Timeouts,
 } from './types.js';
@@ -37,6 +42,8 @@ const SERVICE_SETTINGS = {
   algorithm: readAlgorithm,
   timeouts: readTimeouts,
   access_log: readBoolean,
+  health_check: readHealthCheck,
+  passive_check: readPassiveCheck,
 };
 
 /** A service found in `services`, with the settings that were set and valid. */
@@ -90,6 +97,8 @@ const TOP_LEVEL_SETTINGS = {
   timeouts: readTimeouts,
   metrics: readMetricsAddress,
   access_log: readBoolean,
+  health_check: readHealthCheck,
+  passive_check: readPassiveCheck,
   services: readServices,
   listenPort: readLegacyListenPort,
   backendAddress: readLegacyBackendHost,
@@ -106,6 +115,8 @@ interface ServiceDefaults {
   readonly algorithm: Algorithm;
   readonly timeouts: Timeouts;
   readonly accessLog: boolean;
+  readonly healthCheck: HealthCheckConfig | null;
+  readonly passiveCheck: PassiveCheckConfig | null;
 }
 
 /** A validated service and the path of its listen setting, for messages about listen conflicts. */
@@ -131,6 +142,8 @@ export function validateConfig(file: string, chunk: ChunkResult): Config {
     algorithm: top.algorithm ?? 'round_robin',
     timeouts: { ...DEFAULT_TIMEOUTS, ...top.timeouts },
     accessLog: top.access_log ?? false,
+    healthCheck: top.health_check ?? null,
+    passiveCheck: top.passive_check === undefined ? DEFAULT_PASSIVE_CHECK : top.passive_check,
   };
   const services = buildServices(globals, top, defaults, issues, chunk.returnCount);
   const metrics = globals.fields.has('metrics') ? top.metrics : DEFAULT_METRICS;
@@ -202,7 +215,10 @@ function buildNamedService(entry: NamedServiceSettings, defaults: ServiceDefault
     backends: settings.backends,
     timeouts: { ...defaults.timeouts, ...settings.timeouts },
     accessLog: settings.access_log ?? defaults.accessLog,
+    healthCheck: settings.health_check === undefined ? defaults.healthCheck : settings.health_check,
+    passiveCheck: settings.passive_check === undefined ? defaults.passiveCheck : settings.passive_check,
   };
+  checkBackups(service, fieldPath(entry.path, 'backends'), issues);
   return [{ service, listenPath }];
 }
 
@@ -211,7 +227,9 @@ function buildTopLevelService(globals: LuaRecord, top: TopLevelSettings, default
     if (!globals.fields.has(key)) issues.missing(key);
   }
   if (top.listen === undefined || top.backends === undefined) return [];
-  return [{ service: defaultService(top.listen, top.backends, defaults), listenPath: 'listen' }];
+  const service = defaultService(top.listen, top.backends, defaults);
+  checkBackups(service, 'backends', issues);
+  return [{ service, listenPath: 'listen' }];
 }
 
 function buildLegacyService(globals: LuaRecord, top: TopLevelSettings, defaults: ServiceDefaults, issues: IssueList): ServiceWithPath[] {
@@ -219,12 +237,28 @@ function buildLegacyService(globals: LuaRecord, top: TopLevelSettings, defaults:
     if (!globals.fields.has(key)) issues.missing(key);
   }
   if (top.listenPort === undefined || top.backendAddress === undefined || top.backendPort === undefined) return [];
-  const backend = toBackend({ host: top.backendAddress, port: top.backendPort }, 1);
+  const backend = toBackend({ host: top.backendAddress, port: top.backendPort }, 1, false);
   return [{ service: defaultService(top.listenPort, [backend], defaults), listenPath: 'listenPort' }];
 }
 
 function defaultService(listen: Endpoint, backends: ServiceConfig['backends'], defaults: ServiceDefaults): ServiceConfig {
-  return { name: 'default', listen, algorithm: defaults.algorithm, backends, timeouts: defaults.timeouts, accessLog: defaults.accessLog };
+  return {
+    name: 'default',
+    listen,
+    algorithm: defaults.algorithm,
+    backends,
+    timeouts: defaults.timeouts,
+    accessLog: defaults.accessLog,
+    healthCheck: defaults.healthCheck,
+    passiveCheck: defaults.passiveCheck,
+  };
+}
+
+/** Reports a service whose backends are all backups, because then none takes connections while they are up. */
+function checkBackups(service: ServiceConfig, path: string, issues: IssueList): void {
+  if (service.backends.every((backend) => backend.backup)) {
+    issues.add(path, 'must contain at least one backend that is not a backup');
+  }
 }
 
 /** Reports each service whose listen address overlaps that of a service before it. */

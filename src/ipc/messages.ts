@@ -2,6 +2,7 @@
 // Every rsp message has a `type` starting with `rsp:`; prom-client shares the
 // channel, so handlers ignore anything else.
 import type { Config } from '../config/types.js';
+import type { BackendState } from '../health/health-monitor.js';
 import type { MetricSnapshot } from '../metrics/cluster-metrics.js';
 
 /** Primary → worker: the validated config to serve, sent in reply to `rsp:ready`. */
@@ -36,6 +37,24 @@ export interface ReadyMessage {
   readonly type: 'rsp:ready';
 }
 
+/** Primary → worker: whether each backend takes new connections; sent after the config and on every change. */
+export interface HealthMessage {
+  readonly type: 'rsp:health';
+  readonly states: readonly BackendState[];
+}
+
+/**
+ * Worker → primary: the outcome of a backend connection, for passive checks. A
+ * worker reports every failure, and a success only after it reported a failure.
+ */
+export interface TrafficReportMessage {
+  readonly type: 'rsp:traffic-report';
+  readonly service: string;
+  readonly backend: string;
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
 /** Primary → worker: send a metrics snapshot tagged with `requestId` now. */
 export interface MetricsRequestMessage {
   readonly type: 'rsp:metrics-request';
@@ -65,20 +84,22 @@ export interface ListenFailedMessage {
   readonly message: string;
 }
 
-export type PrimaryMessage = ConfigMessage | UpdateMessage | StopMessage | MetricsRequestMessage;
-export type WorkerMessage = ReadyMessage | ListeningMessage | ListenFailedMessage | MetricsMessage;
+export type PrimaryMessage = ConfigMessage | UpdateMessage | StopMessage | MetricsRequestMessage | HealthMessage;
+export type WorkerMessage = ReadyMessage | ListeningMessage | ListenFailedMessage | MetricsMessage | TrafficReportMessage;
 
 const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set<PrimaryMessage['type']>([
   'rsp:config',
   'rsp:update',
   'rsp:stop',
   'rsp:metrics-request',
+  'rsp:health',
 ]);
 const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set<WorkerMessage['type']>([
   'rsp:ready',
   'rsp:listening',
   'rsp:listen-failed',
   'rsp:metrics',
+  'rsp:traffic-report',
 ]);
 
 function hasRspType(value: unknown): value is { type: string } {

@@ -9,6 +9,8 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { ConfigError, RspError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { HealthMonitor, type HealthChange } from '../health/health-monitor.js';
+import type { HealthMessage } from '../ipc/messages.js';
 import { ClusterMetrics } from '../metrics/cluster-metrics.js';
 import { createPrimaryMetrics, type PrimaryMetrics } from '../metrics/definitions.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
@@ -28,6 +30,7 @@ class Primary {
   private readonly registry = new Registry();
   private readonly metrics: PrimaryMetrics;
   private readonly clusterMetrics: ClusterMetrics;
+  private readonly health = new HealthMonitor();
 
   private config: Config;
   /** The pool that takes new connections. */
@@ -48,7 +51,8 @@ class Primary {
     collectDefaultMetrics({ register: this.registry, labels: { process: 'primary' } });
     this.clusterMetrics = new ClusterMetrics(this.registry);
     this.pool = this.createPool(config);
-    this.setBackendState(config);
+    this.health.on('change', (change) => this.onHealthChange(change));
+    this.applyHealthConfig(config);
   }
 
   async start(): Promise<void> {
@@ -79,7 +83,10 @@ class Primary {
   }
 
   private createPool(config: Config): WorkerPool {
-    const pool = new WorkerPool(config, this.workerCount(config), this.log, { RSP_LOG_LEVEL: this.options.logLevel });
+    const pool = new WorkerPool(config, this.workerCount(config), this.log, { RSP_LOG_LEVEL: this.options.logLevel }, () => [
+      this.healthMessage(),
+    ]);
+    pool.on('trafficReport', (service, backend, ok, reason) => this.health.recordTraffic(service, backend, ok, reason));
     pool.on('metrics', (workerId, snapshot, requestId) => this.clusterMetrics.onSnapshot(workerId, snapshot, requestId));
     pool.on('workerExit', (workerId) => {
       this.clusterMetrics.onWorkerExit(workerId).catch((error: unknown) => {
@@ -104,6 +111,7 @@ class Primary {
         notReadyReason: () => {
           if (this.stopping) return 'stopping';
           if (!this.pool.isReady) return 'workers are not listening yet';
+          if (!this.health.anyUp()) return 'no backend is up';
           return undefined;
         },
         onRenderError: (error) => this.log.error({ err: error }, 'failed to render /metrics'),
@@ -171,7 +179,7 @@ class Primary {
     if (this.canUpdateInPlace(next)) {
       this.config = next;
       this.pool.update(next);
-      this.setBackendState(next);
+      this.applyHealthConfig(next);
       this.metrics.configReloadsTotal.inc({ result: 'success' });
       this.log.info({ config: file, mode: 'in_place', services: summarizeServices(next) }, 'reload complete');
       return;
@@ -200,7 +208,7 @@ class Primary {
       const previousDrainMs = maxDrainMs(this.config);
       this.pool = pool;
       this.config = next;
-      this.setBackendState(next);
+      this.applyHealthConfig(next);
       this.retiring.add(previous);
       void previous.stop(previousDrainMs).then(() => this.retiring.delete(previous));
       this.metrics.configReloadsTotal.inc({ result: 'success' });
@@ -235,6 +243,7 @@ class Primary {
       return;
     }
     this.stopping = true;
+    this.health.stop();
     const drainMs = maxDrainMs(this.config);
     this.log.info({ signal, drainMs }, 'stopping: no new connections, draining open ones');
     void Promise.all(this.allPools().map((pool) => pool.stop(drainMs))).then(() => {
@@ -253,14 +262,37 @@ class Primary {
     return this.allPools().reduce((sum, pool) => sum + pool.running, 0);
   }
 
-  private setBackendState(config: Config): void {
+  /** Starts health checks for `config` and publishes the resulting states. */
+  private applyHealthConfig(config: Config): void {
+    this.health.apply(config);
+    this.publishHealth();
+  }
+
+  private onHealthChange(change: HealthChange): void {
+    const fields = {
+      service: change.service,
+      backend: change.backend,
+      reason: change.reason,
+      backendsUp: change.upCount,
+      backends: change.total,
+    };
+    if (change.up) this.log.info(fields, 'backend is up');
+    else this.log.warn(fields, 'backend is down');
+    this.publishHealth();
+  }
+
+  /** Sends the health states to every worker and mirrors them in rsp_backend_up. */
+  private publishHealth(): void {
+    const message = this.healthMessage();
     this.metrics.backendUp.reset();
-    // NOTE: without health checks every configured backend counts as up.
-    for (const service of config.services) {
-      for (const backend of service.backends) {
-        this.metrics.backendUp.set({ service: service.name, backend: backend.address }, 1);
-      }
+    for (const state of message.states) {
+      this.metrics.backendUp.set({ service: state.service, backend: state.backend }, state.up ? 1 : 0);
     }
+    for (const pool of this.allPools()) pool.broadcast(message);
+  }
+
+  private healthMessage(): HealthMessage {
+    return { type: 'rsp:health', states: this.health.states() };
   }
 
   private exit(code: number): void {

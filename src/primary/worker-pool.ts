@@ -37,6 +37,8 @@ export interface PoolEvents {
   metrics: [workerId: number, snapshot: MetricSnapshot, requestId: number | null];
   /** A worker process exited, planned or not. */
   workerExit: [workerId: number];
+  /** A worker reported a backend connection outcome for passive health checks. */
+  trafficReport: [service: string, backend: string, ok: boolean, reason: string];
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -48,8 +50,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private ready = false;
   private stopping = false;
 
-  constructor(config: Config, workerCount: number, log: Logger, env: NodeJS.ProcessEnv) {
+  /** Messages a new worker gets right after its config, such as the current health states. */
+  private readonly initialMessages: () => PrimaryMessage[];
+
+  constructor(config: Config, workerCount: number, log: Logger, env: NodeJS.ProcessEnv, initialMessages: () => PrimaryMessage[]) {
     super();
+    this.initialMessages = initialMessages;
     this.config = config;
     this.log = log;
     this.env = env;
@@ -82,6 +88,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.config = config;
     for (const slot of this.slots) {
       if (slot.worker !== undefined) sendTo(slot.worker, { type: 'rsp:update', config });
+    }
+  }
+
+  /** Sends `message` to every connected worker. */
+  broadcast(message: PrimaryMessage): void {
+    for (const slot of this.slots) {
+      if (slot.worker !== undefined) sendTo(slot.worker, message);
     }
   }
 
@@ -149,6 +162,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     switch (message.type) {
       case 'rsp:ready':
         sendTo(worker, { type: 'rsp:config', config: this.config, slot: slot.index });
+        for (const initial of this.initialMessages()) sendTo(worker, initial);
+        break;
+      case 'rsp:traffic-report':
+        this.emit('trafficReport', message.service, message.backend, message.ok, message.reason);
         break;
       case 'rsp:metrics':
         this.emit('metrics', worker.id, message.metrics, message.requestId);

@@ -21,7 +21,12 @@ export interface DrainResult {
 
 interface ServiceBackend extends BalancedBackend {
   readonly metrics: BackendMetrics;
+  /** Whether this worker's last passive report on the backend was a failure. */
+  reportedFailure: boolean;
 }
+
+/** Receives connection outcomes for passive health checks. */
+export type TrafficReporter = (backend: string, ok: boolean, reason: CloseReason) => void;
 
 /** A client connection from accept until both sockets are closed. */
 interface Connection {
@@ -41,7 +46,13 @@ export class ServiceListener {
   private readonly server: Server;
   private backends: ServiceBackend[];
   private readonly metrics: WorkerMetrics;
+  /** Selects among the backends that are not backups. */
   private balancer: Balancer;
+  /** Selects among backup backends, used only when `balancer` has no backend left. */
+  private backupBalancer: Balancer;
+  /** Latest health state by backend address; addresses not listed are up. */
+  private health = new Map<string, boolean>();
+  private readonly reportTraffic: TrafficReporter;
   private readonly connections = new Set<Connection>();
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
@@ -49,13 +60,15 @@ export class ServiceListener {
   private readonly slot: number;
 
   /** `slot` is the worker's 0-based position in its pool; see createBalancer. */
-  constructor(config: ServiceConfig, log: Logger, metrics: WorkerMetrics, slot: number) {
+  constructor(config: ServiceConfig, log: Logger, metrics: WorkerMetrics, slot: number, reportTraffic: TrafficReporter) {
     this.current = config;
     this.slot = slot;
     this.log = log.child({ service: config.name });
     this.metrics = metrics;
+    this.reportTraffic = reportTraffic;
     this.backends = config.backends.map((backend) => this.createBackend(backend));
-    this.balancer = createBalancer(config.algorithm, this.backends, slot);
+    this.balancer = createBalancer(config.algorithm, this.mainBackends(), slot);
+    this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), slot);
     // pauseOnConnect: no client byte is read before a backend is connected, so a
     // failed backend connect can be retried on another backend with nothing lost.
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onClientConnection);
@@ -80,12 +93,33 @@ export class ServiceListener {
       backend.config = backendConfig;
       return backend;
     });
-    this.balancer = createBalancer(config.algorithm, this.backends, this.slot);
+    this.balancer = createBalancer(config.algorithm, this.mainBackends(), this.slot);
+    this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), this.slot);
     this.current = config;
   }
 
+  /** Applies the primary's health view: a backend marked down takes no new connections. */
+  setHealth(health: ReadonlyMap<string, boolean>): void {
+    this.health = new Map(health);
+    for (const backend of this.backends) backend.up = this.health.get(backend.config.address) ?? true;
+  }
+
   private createBackend(backend: BackendConfig): ServiceBackend {
-    return { config: backend, active: 0, metrics: this.metrics.forBackend(this.current.name, backend.address) };
+    return {
+      config: backend,
+      active: 0,
+      up: this.health.get(backend.address) ?? true,
+      metrics: this.metrics.forBackend(this.current.name, backend.address),
+      reportedFailure: false,
+    };
+  }
+
+  private mainBackends(): ServiceBackend[] {
+    return this.backends.filter((backend) => !backend.config.backup);
+  }
+
+  private backupBackends(): ServiceBackend[] {
+    return this.backends.filter((backend) => backend.config.backup);
   }
 
   /** Opens the listen socket and resolves with the address it is bound to. */
@@ -157,7 +191,7 @@ export class ServiceListener {
 
   /** Tries the next backend the balancer offers, skipping the ones that already failed. */
   private connectNext(connection: Connection, tried: Set<BalancedBackend>): void {
-    const backend = this.balancer.pick(tried) as ServiceBackend | undefined;
+    const backend = (this.balancer.pick(tried) ?? this.backupBalancer.pick(tried)) as ServiceBackend | undefined;
     if (backend === undefined) {
       this.rejectNoBackend(connection, tried.size);
       return;
@@ -170,7 +204,9 @@ export class ServiceListener {
       if (error !== undefined || socket === undefined) {
         backend.active--;
         connection.backendSocket = undefined;
-        backend.metrics.countError(error === undefined ? 'other' : reasonForError(error));
+        const reason = error === undefined ? 'other' : reasonForError(error);
+        backend.metrics.countError(reason);
+        this.reportOutcome(backend, false, reason);
         this.logBackendFailure(backend, error, Date.now() - startedAt);
         if (connection.client.destroyed) {
           this.forget(connection);
@@ -187,6 +223,7 @@ export class ServiceListener {
         return;
       }
       connection.client.off('error', this.onEarlyClientError);
+      if (backend.reportedFailure) this.reportOutcome(backend, true, 'backend_end');
       backend.metrics.connections.inc();
       backend.metrics.active.inc();
       backend.metrics.connectDuration.observe((Date.now() - startedAt) / 1000);
@@ -196,9 +233,15 @@ export class ServiceListener {
         backend.metrics.active.dec();
         if (connection.pump !== undefined) countBytes(backend.metrics, connection.pump);
         if (result.reason !== 'client_end' && result.reason !== 'backend_end') backend.metrics.countError(result.reason);
+        if (result.side === 'backend' && result.reason === 'reset') this.reportOutcome(backend, false, 'reset');
         this.onConnectionClosed(connection, backend, result);
       });
     });
+  }
+
+  private reportOutcome(backend: ServiceBackend, ok: boolean, reason: CloseReason): void {
+    backend.reportedFailure = !ok;
+    this.reportTraffic(backend.config.address, ok, reason);
   }
 
   private rejectNoBackend(connection: Connection, tried: number): void {

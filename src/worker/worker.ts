@@ -5,6 +5,7 @@ import { formatEndpoint } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
 import { isPrimaryMessage, type WorkerMessage } from '../ipc/messages.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
+import type { BackendState } from '../health/health-monitor.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ServiceListener } from './service-listener.js';
 
@@ -29,6 +30,9 @@ export function runWorker(): void {
         break;
       case 'rsp:metrics-request':
         void state.sendMetrics(message.requestId);
+        break;
+      case 'rsp:health':
+        state.setHealth(message.states);
         break;
     }
   });
@@ -59,6 +63,8 @@ class WorkerState {
   private listeners: ServiceListener[] = [];
   private config: Config | undefined;
   private stopping = false;
+  /** Health states that arrived before the listeners existed. */
+  private pendingHealth: readonly BackendState[] | undefined;
 
   constructor(log: Logger, metrics: WorkerMetrics) {
     this.log = log;
@@ -78,8 +84,26 @@ class WorkerState {
   async start(config: Config, slot: number): Promise<void> {
     if (this.config !== undefined) return;
     this.config = config;
-    this.listeners = config.services.map((service) => new ServiceListener(service, this.log, this.metrics, slot));
+    this.listeners = config.services.map(
+      (service) =>
+        new ServiceListener(service, this.log, this.metrics, slot, (backend, ok, reason) => {
+          void send({ type: 'rsp:traffic-report', service: service.name, backend, ok, reason });
+        }),
+    );
+    if (this.pendingHealth !== undefined) this.setHealth(this.pendingHealth);
     await Promise.all(this.listeners.map((listener) => this.listen(listener)));
+  }
+
+  /** Passes the primary's backend states to each service. */
+  setHealth(states: readonly BackendState[]): void {
+    if (this.listeners.length === 0) {
+      this.pendingHealth = states;
+      return;
+    }
+    for (const listener of this.listeners) {
+      const name = listener.config.name;
+      listener.setHealth(new Map(states.filter((state) => state.service === name).map((state) => [state.backend, state.up])));
+    }
   }
 
   /** Applies a reloaded config whose services listen where the running ones do. */

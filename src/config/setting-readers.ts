@@ -1,5 +1,6 @@
 // Readers of single settings: each checks one Lua value, adds an issue when it
 // is invalid, and converts it to its typed form (seconds to milliseconds here).
+import { isIP } from 'node:net';
 import { parseAddress, parseHost, parsePort, type AddressRules } from './address.js';
 import { formatEndpoint } from './endpoint.js';
 import type { IssueList } from './issue-list.js';
@@ -13,8 +14,12 @@ import {
   type Endpoint,
   type HealthCheckConfig,
   type PassiveCheckConfig,
+  type ProxyProtocolVersion,
   type Timeouts,
 } from './types.js';
+
+/** A backend as read from the file; `proxyProtocol` is undefined when the backend does not set it, so the service's setting applies. */
+export type ReadBackend = Omit<BackendConfig, 'proxyProtocol'> & { readonly proxyProtocol: ProxyProtocolVersion | null | undefined };
 
 export const ALGORITHMS: readonly Algorithm[] = ['round_robin', 'least_connections'];
 
@@ -65,7 +70,7 @@ export const readMetricsAddress: Reader<Endpoint | null> = (value, path, issues)
 };
 
 /** Reads a non-empty list of backends with distinct addresses, each a `"host:port"` string or an `{ address, weight }` table. */
-export const readBackends: Reader<BackendConfig[]> = (value, path, issues) => {
+export const readBackends: Reader<ReadBackend[]> = (value, path, issues) => {
   if (!isLuaList(value)) {
     issues.expected(path, 'a list of backends, such as { "10.0.0.1:80", { address = "10.0.0.2:80", weight = 2 } }', value);
     return undefined;
@@ -75,7 +80,7 @@ export const readBackends: Reader<BackendConfig[]> = (value, path, issues) => {
     return undefined;
   }
 
-  const backends: BackendConfig[] = [];
+  const backends: ReadBackend[] = [];
   const firstPathOfAddress = new Map<string, string>();
   let allValid = true;
   value.forEach((entry, index) => {
@@ -106,17 +111,26 @@ const readBackendAddress: Reader<Endpoint> = (value, path, issues) => {
   return readAddress(value, path, issues, BACKEND_RULES, '"host:port"');
 };
 
+/** Reads `proxy_protocol`: "v1", "v2" or false (null: no header). */
+export const readProxyProtocol: Reader<ProxyProtocolVersion | null> = (value, path, issues) => {
+  if (value === false) return null;
+  if (value === 'v1' || value === 'v2') return value;
+  issues.expected(path, '"v1", "v2" or false', value);
+  return undefined;
+};
+
 const BACKEND_SETTINGS = {
   address: readBackendAddress,
   weight: readPositiveInteger,
   backup: readBoolean,
+  proxy_protocol: readProxyProtocol,
 };
 
-function readBackend(entry: LuaValue, path: string, issues: IssueList): BackendConfig | undefined {
+function readBackend(entry: LuaValue, path: string, issues: IssueList): ReadBackend | undefined {
   // A number goes through the address parser too, which explains that a bare port has no host.
   if (typeof entry === 'string' || typeof entry === 'number' || entry instanceof LuaFloat) {
     const endpoint = readAddress(entry, path, issues, BACKEND_RULES, BACKEND_EXPECTATION);
-    return endpoint === undefined ? undefined : toBackend(endpoint, 1, false);
+    return endpoint === undefined ? undefined : { ...toBackend(endpoint, 1, false), proxyProtocol: undefined };
   }
 
   const record = readRecord(entry, path, issues, BACKEND_EXPECTATION);
@@ -125,8 +139,9 @@ function readBackend(entry: LuaValue, path: string, issues: IssueList): BackendC
   if (!record.fields.has('address')) issues.missing(fieldPath(path, 'address'));
   const weightValid = settings.weight !== undefined || !record.fields.has('weight');
   const backupValid = settings.backup !== undefined || !record.fields.has('backup');
-  if (settings.address === undefined || !weightValid || !backupValid) return undefined;
-  return toBackend(settings.address, settings.weight ?? 1, settings.backup ?? false);
+  const proxyValid = settings.proxy_protocol !== undefined || !record.fields.has('proxy_protocol');
+  if (settings.address === undefined || !weightValid || !backupValid || !proxyValid) return undefined;
+  return { ...toBackend(settings.address, settings.weight ?? 1, settings.backup ?? false), proxyProtocol: settings.proxy_protocol };
 }
 
 /** Reads a duration in seconds (fractions allowed) and converts it to whole milliseconds, at least 1. */
@@ -184,7 +199,34 @@ export const readLegacyBackendPort: Reader<number> = (value, path, issues) => re
 
 /** Builds a backend at `endpoint` (IPv6 hosts get brackets in `address`). */
 export function toBackend(endpoint: Endpoint, weight: number, backup: boolean): BackendConfig {
-  return { address: formatEndpoint(endpoint), host: endpoint.host, port: endpoint.port, weight, backup };
+  return { address: formatEndpoint(endpoint), host: endpoint.host, port: endpoint.port, weight, backup, proxyProtocol: null };
+}
+
+/** Reads `accept_proxy_protocol`: a list of trusted networks ("10.0.0.0/8", "127.0.0.1", "::1/128"), or false. */
+export const readTrustedNetworks: Reader<string[] | null> = (value, path, issues) => {
+  if (value === false) return null;
+  if (!isLuaList(value) || value.length === 0) {
+    issues.expected(path, 'a list of trusted networks such as { "10.0.0.0/8", "127.0.0.1" }, or false', value);
+    return undefined;
+  }
+  const networks: string[] = [];
+  value.forEach((entry, index) => {
+    const network = typeof entry === 'string' ? parseNetwork(entry) : undefined;
+    if (network === undefined) issues.expected(itemPath(path, index), 'an IP address or network such as "10.0.0.0/8"', entry);
+    else networks.push(network);
+  });
+  return networks.length === value.length ? networks : undefined;
+};
+
+/** Parses "address" or "address/prefix" into "address/prefix", or returns undefined. */
+function parseNetwork(text: string): string | undefined {
+  const [address = '', prefixText, extra] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return undefined;
+  const maxPrefix = family === 4 ? 32 : 128;
+  if (prefixText === undefined) return `${address}/${maxPrefix}`;
+  if (!/^[0-9]{1,3}$/.test(prefixText) || Number(prefixText) > maxPrefix) return undefined;
+  return `${address}/${Number(prefixText)}`;
 }
 
 /** Reads a string of at most 1 KiB, such as a health check's `send` or `expect`. */

@@ -3,6 +3,7 @@
 // here; the Lua file gives seconds and validation converts them once.
 
 export type Algorithm = 'round_robin' | 'least_connections';
+export type ProxyProtocolVersion = 'v1' | 'v2';
 
 /** A host and port. `host` is an IPv4 address, an IPv6 address without brackets, or a hostname. */
 export interface Endpoint {
@@ -20,6 +21,8 @@ export interface BackendConfig {
   readonly weight: number;
   /** A backup backend takes connections only while no other backend of the service is up. Default false. */
   readonly backup: boolean;
+  /** PROXY protocol header sent to this backend before any client byte, or null for none. Default: the service's setting. */
+  readonly proxyProtocol: ProxyProtocolVersion | null;
 }
 
 /** Active health checks, run by the primary against every backend of a service. */
@@ -71,6 +74,11 @@ export interface ServiceConfig {
   readonly healthCheck: HealthCheckConfig | null;
   /** Passive checks, or null when `passive_check = false`. On by default. */
   readonly passiveCheck: PassiveCheckConfig | null;
+  /**
+   * Networks (`address/prefix`) whose connections must start with a PROXY protocol
+   * header, whose client address then replaces the socket's; null accepts no header.
+   */
+  readonly acceptProxyFrom: readonly string[] | null;
 }
 
 export interface Config {

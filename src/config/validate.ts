@@ -13,6 +13,9 @@ import {
   readBoolean,
   readHealthCheck,
   readPassiveCheck,
+  readProxyProtocol,
+  readTrustedNetworks,
+  type ReadBackend,
   readLegacyBackendHost,
   readLegacyBackendPort,
   readLegacyListenPort,
@@ -27,10 +30,12 @@ import {
   DEFAULT_PASSIVE_CHECK,
   DEFAULT_TIMEOUTS,
   type Algorithm,
+  type BackendConfig,
   type Config,
   type Endpoint,
   type HealthCheckConfig,
   type PassiveCheckConfig,
+  type ProxyProtocolVersion,
   type ServiceConfig,
   type Timeouts,
 } from './types.js';
@@ -44,6 +49,8 @@ const SERVICE_SETTINGS = {
   access_log: readBoolean,
   health_check: readHealthCheck,
   passive_check: readPassiveCheck,
+  proxy_protocol: readProxyProtocol,
+  accept_proxy_protocol: readTrustedNetworks,
 };
 
 /** A service found in `services`, with the settings that were set and valid. */
@@ -99,6 +106,8 @@ const TOP_LEVEL_SETTINGS = {
   access_log: readBoolean,
   health_check: readHealthCheck,
   passive_check: readPassiveCheck,
+  proxy_protocol: readProxyProtocol,
+  accept_proxy_protocol: readTrustedNetworks,
   services: readServices,
   listenPort: readLegacyListenPort,
   backendAddress: readLegacyBackendHost,
@@ -117,6 +126,8 @@ interface ServiceDefaults {
   readonly accessLog: boolean;
   readonly healthCheck: HealthCheckConfig | null;
   readonly passiveCheck: PassiveCheckConfig | null;
+  readonly proxyProtocol: ProxyProtocolVersion | null;
+  readonly acceptProxyFrom: readonly string[] | null;
 }
 
 /** A validated service and the path of its listen setting, for messages about listen conflicts. */
@@ -144,6 +155,8 @@ export function validateConfig(file: string, chunk: ChunkResult): Config {
     accessLog: top.access_log ?? false,
     healthCheck: top.health_check ?? null,
     passiveCheck: top.passive_check === undefined ? DEFAULT_PASSIVE_CHECK : top.passive_check,
+    proxyProtocol: top.proxy_protocol ?? null,
+    acceptProxyFrom: top.accept_proxy_protocol ?? null,
   };
   const services = buildServices(globals, top, defaults, issues, chunk.returnCount);
   const metrics = globals.fields.has('metrics') ? top.metrics : DEFAULT_METRICS;
@@ -212,11 +225,12 @@ function buildNamedService(entry: NamedServiceSettings, defaults: ServiceDefault
     name: entry.name,
     listen: settings.listen,
     algorithm: settings.algorithm ?? defaults.algorithm,
-    backends: settings.backends,
+    backends: resolveBackends(settings.backends, settings.proxy_protocol === undefined ? defaults.proxyProtocol : settings.proxy_protocol),
     timeouts: { ...defaults.timeouts, ...settings.timeouts },
     accessLog: settings.access_log ?? defaults.accessLog,
     healthCheck: settings.health_check === undefined ? defaults.healthCheck : settings.health_check,
     passiveCheck: settings.passive_check === undefined ? defaults.passiveCheck : settings.passive_check,
+    acceptProxyFrom: settings.accept_proxy_protocol === undefined ? defaults.acceptProxyFrom : settings.accept_proxy_protocol,
   };
   checkBackups(service, fieldPath(entry.path, 'backends'), issues);
   return [{ service, listenPath }];
@@ -237,21 +251,30 @@ function buildLegacyService(globals: LuaRecord, top: TopLevelSettings, defaults:
     if (!globals.fields.has(key)) issues.missing(key);
   }
   if (top.listenPort === undefined || top.backendAddress === undefined || top.backendPort === undefined) return [];
-  const backend = toBackend({ host: top.backendAddress, port: top.backendPort }, 1, false);
+  const backend: ReadBackend = { ...toBackend({ host: top.backendAddress, port: top.backendPort }, 1, false), proxyProtocol: undefined };
   return [{ service: defaultService(top.listenPort, [backend], defaults), listenPath: 'listenPort' }];
 }
 
-function defaultService(listen: Endpoint, backends: ServiceConfig['backends'], defaults: ServiceDefaults): ServiceConfig {
+function defaultService(listen: Endpoint, backends: readonly ReadBackend[], defaults: ServiceDefaults): ServiceConfig {
   return {
     name: 'default',
     listen,
     algorithm: defaults.algorithm,
-    backends,
+    backends: resolveBackends(backends, defaults.proxyProtocol),
     timeouts: defaults.timeouts,
     accessLog: defaults.accessLog,
     healthCheck: defaults.healthCheck,
     passiveCheck: defaults.passiveCheck,
+    acceptProxyFrom: defaults.acceptProxyFrom,
   };
+}
+
+/** Gives each backend that does not set `proxy_protocol` the service's setting. */
+function resolveBackends(backends: readonly ReadBackend[], serviceProxyProtocol: ProxyProtocolVersion | null): BackendConfig[] {
+  return backends.map((backend) => ({
+    ...backend,
+    proxyProtocol: backend.proxyProtocol === undefined ? serviceProxyProtocol : backend.proxyProtocol,
+  }));
 }
 
 /** Reports a service whose backends are all backups, because then none takes connections while they are up. */

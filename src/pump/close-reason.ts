@@ -25,6 +25,8 @@ export type CloseReason =
   | 'drain'
   /** Every backend of the service failed or none was available. */
   | 'no_backend'
+  /** A client from a trusted network sent no valid PROXY protocol header. */
+  | 'proxy_protocol'
   /** Any other error; its code is logged. */
   | 'other';
 

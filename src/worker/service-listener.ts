@@ -1,6 +1,6 @@
 // One service inside a worker: the listen socket, backend selection with retry on
 // the next backend, the pumps of open connections, and draining on stop.
-import { createServer, type Server, type Socket } from 'node:net';
+import { BlockList, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { formatEndpoint } from '../config/endpoint.js';
 import type { BackendConfig, ServiceConfig } from '../config/types.js';
 import type { BalancedBackend, Balancer } from '../balancing/balancer.js';
@@ -9,6 +9,8 @@ import { reasonForError, type CloseReason } from '../pump/close-reason.js';
 import { Pump, type PumpResult } from '../pump/pump.js';
 import { LogLimiter, type Logger } from '../log.js';
 import type { BackendMetrics, WorkerMetrics } from '../metrics/worker-metrics.js';
+import { encodeProxyHeader, normalizeAddress, type ProxiedAddresses } from '../proxy-protocol/header.js';
+import { readProxyHeader } from '../proxy-protocol/read-header.js';
 import { connectBackend } from './backend-connect.js';
 
 /** Counts reported when a service stops. */
@@ -31,8 +33,14 @@ export type TrafficReporter = (backend: string, ok: boolean, reason: CloseReason
 /** A client connection from accept until both sockets are closed. */
 interface Connection {
   readonly client: Socket;
-  /** `host:port` of the client, read at accept time because it is gone once the socket closes. */
-  readonly clientAddress: string;
+  /**
+   * The original client and the address it connected to: the socket's own, or
+   * those of a PROXY protocol header from a trusted load balancer. Read at accept
+   * time because a closed socket no longer has them.
+   */
+  addresses: ProxiedAddresses;
+  /** `host:port` of the client, from `addresses`. */
+  clientAddress: string;
   backendSocket: Socket | undefined;
   /** The backend the pump is connected to, once connected. */
   backend: ServiceBackend | undefined;
@@ -53,6 +61,8 @@ export class ServiceListener {
   /** Latest health state by backend address; addresses not listed are up. */
   private health = new Map<string, boolean>();
   private readonly reportTraffic: TrafficReporter;
+  /** Sources that must send a PROXY protocol header, or undefined when the service accepts none. */
+  private trustedProxies: BlockList | undefined;
   private readonly connections = new Set<Connection>();
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
@@ -69,6 +79,7 @@ export class ServiceListener {
     this.backends = config.backends.map((backend) => this.createBackend(backend));
     this.balancer = createBalancer(config.algorithm, this.mainBackends(), slot);
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), slot);
+    this.trustedProxies = createBlockList(config.acceptProxyFrom);
     // pauseOnConnect: no client byte is read before a backend is connected, so a
     // failed backend connect can be retried on another backend with nothing lost.
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onClientConnection);
@@ -95,6 +106,7 @@ export class ServiceListener {
     });
     this.balancer = createBalancer(config.algorithm, this.mainBackends(), this.slot);
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), this.slot);
+    this.trustedProxies = createBlockList(config.acceptProxyFrom);
     this.current = config;
   }
 
@@ -162,9 +174,11 @@ export class ServiceListener {
   }
 
   private readonly onClientConnection = (client: Socket): void => {
+    const addresses = socketAddresses(client);
     const connection: Connection = {
       client,
-      clientAddress: formatRemoteAddress(client),
+      addresses,
+      clientAddress: formatAddress(addresses.sourceAddress, addresses.sourcePort),
       backendSocket: undefined,
       backend: undefined,
       pump: undefined,
@@ -174,8 +188,36 @@ export class ServiceListener {
     // Until the pump takes over, an error here (a reset while the backend connects)
     // only ends this connection; the pump adds its own handler afterwards.
     client.on('error', this.onEarlyClientError);
+
+    if (this.trustedProxies !== undefined && this.trustedProxies.check(addresses.sourceAddress, isIPv6(addresses.sourceAddress) ? 'ipv6' : 'ipv4')) {
+      readProxyHeader(client, this.config.timeouts.connectMs, (error, proxied) => {
+        if (error !== undefined) {
+          this.rejectProxyHeader(connection, error);
+          return;
+        }
+        if (proxied !== undefined) {
+          connection.addresses = proxied;
+          connection.clientAddress = formatAddress(proxied.sourceAddress, proxied.sourcePort);
+        }
+        this.connectNext(connection, new Set());
+      });
+      return;
+    }
     this.connectNext(connection, new Set());
   };
+
+  private rejectProxyHeader(connection: Connection, error: Error): void {
+    this.metrics.countServiceError(this.config.name, 'proxy_protocol');
+    const suppressed = this.logLimiter.admit('proxy_protocol');
+    if (suppressed !== undefined) {
+      this.log.warn(
+        { client: connection.clientAddress, reason: 'proxy_protocol', err: error, suppressed },
+        'closing a client from a trusted network without a valid PROXY protocol header',
+      );
+    }
+    connection.client.destroy();
+    this.forget(connection);
+  }
 
   private readonly onEarlyClientError = (error: Error): void => {
     this.log.debug({ err: error }, 'client error before the backend connected');
@@ -223,6 +265,8 @@ export class ServiceListener {
         return;
       }
       connection.client.off('error', this.onEarlyClientError);
+      const proxyProtocol = backend.config.proxyProtocol;
+      if (proxyProtocol !== null) socket.write(encodeProxyHeader(proxyProtocol, connection.addresses));
       if (backend.reportedFailure) this.reportOutcome(backend, true, 'backend_end');
       backend.metrics.connections.inc();
       backend.metrics.active.inc();
@@ -317,7 +361,26 @@ function countBytes(metrics: BackendMetrics, pump: Pump): void {
   if (bytes.downstream > 0) metrics.bytesDownstream.inc(bytes.downstream);
 }
 
-function formatRemoteAddress(socket: Socket): string {
-  const host = socket.remoteAddress ?? 'unknown';
-  return host.includes(':') ? `[${host}]:${socket.remotePort ?? 0}` : `${host}:${socket.remotePort ?? 0}`;
+function socketAddresses(socket: Socket): ProxiedAddresses {
+  return {
+    sourceAddress: normalizeAddress(socket.remoteAddress ?? ''),
+    sourcePort: socket.remotePort ?? 0,
+    destinationAddress: normalizeAddress(socket.localAddress ?? ''),
+    destinationPort: socket.localPort ?? 0,
+  };
+}
+
+function formatAddress(host: string, port: number): string {
+  if (host === '') return 'unknown';
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function createBlockList(networks: readonly string[] | null): BlockList | undefined {
+  if (networks === null) return undefined;
+  const list = new BlockList();
+  for (const network of networks) {
+    const [address = '', prefix = ''] = network.split('/');
+    list.addSubnet(address, Number(prefix), isIPv6(address) ? 'ipv6' : 'ipv4');
+  }
+  return list;
 }

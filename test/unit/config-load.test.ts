@@ -68,13 +68,14 @@ describe('top-level form', () => {
           listen: { host: '0.0.0.0', port: 8000 },
           algorithm: 'least_connections',
           backends: [
-            { address: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, weight: 1, backup: false },
-            { address: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, weight: 2, backup: false },
+            { address: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, weight: 1, backup: false, proxyProtocol: null },
+            { address: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, weight: 2, backup: false, proxyProtocol: null },
           ],
           timeouts: { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000 },
           accessLog: true,
           healthCheck: null,
           passiveCheck: { failures: 3, cooldownMs: 10_000 },
+          acceptProxyFrom: null,
         },
       ],
     };
@@ -177,18 +178,19 @@ describe('legacy form', () => {
         name: 'default',
         listen: { host: '0.0.0.0', port: 8000 },
         algorithm: 'round_robin',
-        backends: [{ address: '127.0.0.1:80', host: '127.0.0.1', port: 80, weight: 1, backup: false }],
+        backends: [{ address: '127.0.0.1:80', host: '127.0.0.1', port: 80, weight: 1, backup: false, proxyProtocol: null }],
         timeouts: DEFAULT_TIMEOUTS,
         accessLog: false,
         healthCheck: null,
         passiveCheck: DEFAULT_PASSIVE_CHECK,
+        acceptProxyFrom: null,
       },
     ]);
   });
 
   test('accepts numbers and an IPv6 backend', () => {
     const config = loadConfig(writeConfig('listenPort = 8000; backendAddress = "::1"; backendPort = 80\n'));
-    assert.deepEqual(config.services[0]?.backends, [{ address: '[::1]:80', host: '::1', port: 80, weight: 1, backup: false }]);
+    assert.deepEqual(config.services[0]?.backends, [{ address: '[::1]:80', host: '::1', port: 80, weight: 1, backup: false, proxyProtocol: null }]);
   });
 });
 
@@ -201,8 +203,8 @@ describe('addresses', () => {
     const [service] = loadConfig(file).services;
     assert.deepEqual(service?.listen, { host: '::', port: 8000 });
     assert.deepEqual(service?.backends, [
-      { address: '[::1]:8081', host: '::1', port: 8081, weight: 1, backup: false },
-      { address: '[fe80::1]:8082', host: 'fe80::1', port: 8082, weight: 3, backup: false },
+      { address: '[::1]:8081', host: '::1', port: 8081, weight: 1, backup: false, proxyProtocol: null },
+      { address: '[fe80::1]:8082', host: 'fe80::1', port: 8082, weight: 3, backup: false, proxyProtocol: null },
     ]);
   });
 
@@ -253,7 +255,7 @@ describe('Lua evaluation', () => {
     `);
     const backends = loadConfig(file).services[0]?.backends ?? [];
     assert.equal(backends.length, 5000);
-    assert.deepEqual(backends[4999], { address: '10.0.19.136:80', host: '10.0.19.136', port: 80, weight: 3, backup: false });
+    assert.deepEqual(backends[4999], { address: '10.0.19.136:80', host: '10.0.19.136', port: 80, weight: 3, backup: false, proxyProtocol: null });
   });
 
   test('ignores helpers declared local', () => {

@@ -124,6 +124,7 @@ const BACKEND_SETTINGS = {
   weight: readPositiveInteger,
   backup: readBoolean,
   proxy_protocol: readProxyProtocol,
+  max_connections: readPositiveInteger,
 };
 
 function readBackend(entry: LuaValue, path: string, issues: IssueList): ReadBackend | undefined {
@@ -140,8 +141,13 @@ function readBackend(entry: LuaValue, path: string, issues: IssueList): ReadBack
   const weightValid = settings.weight !== undefined || !record.fields.has('weight');
   const backupValid = settings.backup !== undefined || !record.fields.has('backup');
   const proxyValid = settings.proxy_protocol !== undefined || !record.fields.has('proxy_protocol');
-  if (settings.address === undefined || !weightValid || !backupValid || !proxyValid) return undefined;
-  return { ...toBackend(settings.address, settings.weight ?? 1, settings.backup ?? false), proxyProtocol: settings.proxy_protocol };
+  const limitValid = settings.max_connections !== undefined || !record.fields.has('max_connections');
+  if (settings.address === undefined || !weightValid || !backupValid || !proxyValid || !limitValid) return undefined;
+  return {
+    ...toBackend(settings.address, settings.weight ?? 1, settings.backup ?? false),
+    proxyProtocol: settings.proxy_protocol,
+    maxConnections: settings.max_connections ?? null,
+  };
 }
 
 /** Reads a duration in seconds (fractions allowed) and converts it to whole milliseconds, at least 1. */
@@ -163,6 +169,7 @@ const TIMEOUT_SETTINGS = {
   connect: readDurationSeconds,
   idle: readDurationSeconds,
   drain: readDurationSeconds,
+  queue: readDurationSeconds,
 };
 
 /** Reads timeout overrides in milliseconds. Only the keys that are set appear in the result. */
@@ -175,6 +182,7 @@ export const readTimeouts: Reader<Partial<Timeouts>> = (value, path, issues) => 
   if (settings.connect !== undefined) timeouts.connectMs = settings.connect;
   if (settings.idle !== undefined) timeouts.idleMs = settings.idle;
   if (settings.drain !== undefined) timeouts.drainMs = settings.drain;
+  if (settings.queue !== undefined) timeouts.queueMs = settings.queue;
   return timeouts;
 };
 
@@ -199,7 +207,15 @@ export const readLegacyBackendPort: Reader<number> = (value, path, issues) => re
 
 /** Builds a backend at `endpoint` (IPv6 hosts get brackets in `address`). */
 export function toBackend(endpoint: Endpoint, weight: number, backup: boolean): BackendConfig {
-  return { address: formatEndpoint(endpoint), host: endpoint.host, port: endpoint.port, weight, backup, proxyProtocol: null };
+  return {
+    address: formatEndpoint(endpoint),
+    host: endpoint.host,
+    port: endpoint.port,
+    weight,
+    backup,
+    proxyProtocol: null,
+    maxConnections: null,
+  };
 }
 
 /** Reads `accept_proxy_protocol`: a list of trusted networks ("10.0.0.0/8", "127.0.0.1", "::1/128"), or false. */

@@ -23,6 +23,8 @@ export interface BackendConfig {
   readonly backup: boolean;
   /** PROXY protocol header sent to this backend before any client byte, or null for none. Default: the service's setting. */
   readonly proxyProtocol: ProxyProtocolVersion | null;
+  /** Open connections this backend may have across all workers, or null for no limit. */
+  readonly maxConnections: number | null;
 }
 
 /** Active health checks, run by the primary against every backend of a service. */
@@ -56,6 +58,8 @@ export interface Timeouts {
   readonly idleMs: number;
   /** On stop or reload, open connections get this long to finish before they are closed. Default 30 s. */
   readonly drainMs: number;
+  /** How long a connection may wait for a free slot when every backend is full. Default 10 s. */
+  readonly queueMs: number;
 }
 
 export interface ServiceConfig {
@@ -79,6 +83,12 @@ export interface ServiceConfig {
    * header, whose client address then replaces the socket's; null accepts no header.
    */
   readonly acceptProxyFrom: readonly string[] | null;
+  /** Open connections the service may have across all workers, or null for no limit. */
+  readonly maxConnections: number | null;
+  /** Open connections one client address may have across all workers, or null for no limit. */
+  readonly maxConnectionsPerClient: number | null;
+  /** Connections that may wait for a slot in one worker; more are closed at once. Default 1000. */
+  readonly maxQueued: number;
 }
 
 export interface Config {
@@ -92,7 +102,9 @@ export interface Config {
   readonly services: readonly ServiceConfig[];
 }
 
-export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000 };
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000, queueMs: 10_000 };
+/** Default bound of the wait queue of one service in one worker. */
+export const DEFAULT_MAX_QUEUED = 1_000;
 export const DEFAULT_METRICS: Endpoint = { host: '127.0.0.1', port: 9100 };
 export const DEFAULT_HEALTH_CHECK: HealthCheckConfig = {
   intervalMs: 2_000,

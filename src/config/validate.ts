@@ -26,6 +26,7 @@ import {
   toBackend,
 } from './setting-readers.js';
 import {
+  DEFAULT_MAX_QUEUED,
   DEFAULT_METRICS,
   DEFAULT_PASSIVE_CHECK,
   DEFAULT_TIMEOUTS,
@@ -51,6 +52,9 @@ const SERVICE_SETTINGS = {
   passive_check: readPassiveCheck,
   proxy_protocol: readProxyProtocol,
   accept_proxy_protocol: readTrustedNetworks,
+  max_connections: readPositiveInteger,
+  max_connections_per_client: readPositiveInteger,
+  max_queued: readPositiveInteger,
 };
 
 /** A service found in `services`, with the settings that were set and valid. */
@@ -108,6 +112,9 @@ const TOP_LEVEL_SETTINGS = {
   passive_check: readPassiveCheck,
   proxy_protocol: readProxyProtocol,
   accept_proxy_protocol: readTrustedNetworks,
+  max_connections: readPositiveInteger,
+  max_connections_per_client: readPositiveInteger,
+  max_queued: readPositiveInteger,
   services: readServices,
   listenPort: readLegacyListenPort,
   backendAddress: readLegacyBackendHost,
@@ -128,6 +135,9 @@ interface ServiceDefaults {
   readonly passiveCheck: PassiveCheckConfig | null;
   readonly proxyProtocol: ProxyProtocolVersion | null;
   readonly acceptProxyFrom: readonly string[] | null;
+  readonly maxConnections: number | null;
+  readonly maxConnectionsPerClient: number | null;
+  readonly maxQueued: number;
 }
 
 /** A validated service and the path of its listen setting, for messages about listen conflicts. */
@@ -157,6 +167,9 @@ export function validateConfig(file: string, chunk: ChunkResult): Config {
     passiveCheck: top.passive_check === undefined ? DEFAULT_PASSIVE_CHECK : top.passive_check,
     proxyProtocol: top.proxy_protocol ?? null,
     acceptProxyFrom: top.accept_proxy_protocol ?? null,
+    maxConnections: top.max_connections ?? null,
+    maxConnectionsPerClient: top.max_connections_per_client ?? null,
+    maxQueued: top.max_queued ?? DEFAULT_MAX_QUEUED,
   };
   const services = buildServices(globals, top, defaults, issues, chunk.returnCount);
   const metrics = globals.fields.has('metrics') ? top.metrics : DEFAULT_METRICS;
@@ -231,6 +244,9 @@ function buildNamedService(entry: NamedServiceSettings, defaults: ServiceDefault
     healthCheck: settings.health_check === undefined ? defaults.healthCheck : settings.health_check,
     passiveCheck: settings.passive_check === undefined ? defaults.passiveCheck : settings.passive_check,
     acceptProxyFrom: settings.accept_proxy_protocol === undefined ? defaults.acceptProxyFrom : settings.accept_proxy_protocol,
+    maxConnections: settings.max_connections ?? defaults.maxConnections,
+    maxConnectionsPerClient: settings.max_connections_per_client ?? defaults.maxConnectionsPerClient,
+    maxQueued: settings.max_queued ?? defaults.maxQueued,
   };
   checkBackups(service, fieldPath(entry.path, 'backends'), issues);
   return [{ service, listenPath }];
@@ -266,6 +282,9 @@ function defaultService(listen: Endpoint, backends: readonly ReadBackend[], defa
     healthCheck: defaults.healthCheck,
     passiveCheck: defaults.passiveCheck,
     acceptProxyFrom: defaults.acceptProxyFrom,
+    maxConnections: defaults.maxConnections,
+    maxConnectionsPerClient: defaults.maxConnectionsPerClient,
+    maxQueued: defaults.maxQueued,
   };
 }
 

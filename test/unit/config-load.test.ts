@@ -68,14 +68,17 @@ describe('top-level form', () => {
           listen: { host: '0.0.0.0', port: 8000 },
           algorithm: 'least_connections',
           backends: [
-            { address: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, weight: 1, backup: false, proxyProtocol: null },
-            { address: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, weight: 2, backup: false, proxyProtocol: null },
+            { address: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, weight: 1, backup: false, proxyProtocol: null, maxConnections: null },
+            { address: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, weight: 2, backup: false, proxyProtocol: null, maxConnections: null },
           ],
-          timeouts: { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000 },
+          timeouts: { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000, queueMs: 10_000 },
           accessLog: true,
           healthCheck: null,
           passiveCheck: { failures: 3, cooldownMs: 10_000 },
           acceptProxyFrom: null,
+          maxConnections: null,
+          maxConnectionsPerClient: null,
+          maxQueued: 1000,
         },
       ],
     };
@@ -105,7 +108,7 @@ describe('top-level form', () => {
 
   test('converts fractional seconds to milliseconds', () => {
     const config = loadConfig(writeConfig('listen = 8000\nbackends = { "a:1" }\ntimeouts = { connect = 0.3, idle = 1.5 }\n'));
-    assert.deepEqual(config.services[0]?.timeouts, { connectMs: 300, idleMs: 1_500, drainMs: 30_000 });
+    assert.deepEqual(config.services[0]?.timeouts, { connectMs: 300, idleMs: 1_500, drainMs: 30_000, queueMs: 10_000 });
   });
 
   test('turns metrics off with false', () => {
@@ -146,12 +149,12 @@ describe('services form', () => {
     assert.ok(redis);
     assert.ok(web);
     assert.equal(redis.algorithm, 'round_robin');
-    assert.deepEqual(redis.timeouts, { connectMs: 1_000, idleMs: 60_000, drainMs: 30_000 });
+    assert.deepEqual(redis.timeouts, { connectMs: 1_000, idleMs: 60_000, drainMs: 30_000, queueMs: 10_000 });
     assert.equal(redis.accessLog, false);
     assert.deepEqual(redis.listen, { host: '127.0.0.1', port: 6379 });
 
     assert.equal(web.algorithm, 'least_connections');
-    assert.deepEqual(web.timeouts, { connectMs: 5_000, idleMs: 60_000, drainMs: 30_000 });
+    assert.deepEqual(web.timeouts, { connectMs: 5_000, idleMs: 60_000, drainMs: 30_000, queueMs: 10_000 });
     assert.equal(web.accessLog, true);
     assert.deepEqual(
       web.backends.map((backend) => backend.address),
@@ -178,19 +181,22 @@ describe('legacy form', () => {
         name: 'default',
         listen: { host: '0.0.0.0', port: 8000 },
         algorithm: 'round_robin',
-        backends: [{ address: '127.0.0.1:80', host: '127.0.0.1', port: 80, weight: 1, backup: false, proxyProtocol: null }],
+        backends: [{ address: '127.0.0.1:80', host: '127.0.0.1', port: 80, weight: 1, backup: false, proxyProtocol: null, maxConnections: null }],
         timeouts: DEFAULT_TIMEOUTS,
         accessLog: false,
         healthCheck: null,
         passiveCheck: DEFAULT_PASSIVE_CHECK,
         acceptProxyFrom: null,
+        maxConnections: null,
+        maxConnectionsPerClient: null,
+        maxQueued: 1000,
       },
     ]);
   });
 
   test('accepts numbers and an IPv6 backend', () => {
     const config = loadConfig(writeConfig('listenPort = 8000; backendAddress = "::1"; backendPort = 80\n'));
-    assert.deepEqual(config.services[0]?.backends, [{ address: '[::1]:80', host: '::1', port: 80, weight: 1, backup: false, proxyProtocol: null }]);
+    assert.deepEqual(config.services[0]?.backends, [{ address: '[::1]:80', host: '::1', port: 80, weight: 1, backup: false, proxyProtocol: null, maxConnections: null }]);
   });
 });
 
@@ -203,8 +209,8 @@ describe('addresses', () => {
     const [service] = loadConfig(file).services;
     assert.deepEqual(service?.listen, { host: '::', port: 8000 });
     assert.deepEqual(service?.backends, [
-      { address: '[::1]:8081', host: '::1', port: 8081, weight: 1, backup: false, proxyProtocol: null },
-      { address: '[fe80::1]:8082', host: 'fe80::1', port: 8082, weight: 3, backup: false, proxyProtocol: null },
+      { address: '[::1]:8081', host: '::1', port: 8081, weight: 1, backup: false, proxyProtocol: null, maxConnections: null },
+      { address: '[fe80::1]:8082', host: 'fe80::1', port: 8082, weight: 3, backup: false, proxyProtocol: null, maxConnections: null },
     ]);
   });
 
@@ -255,7 +261,7 @@ describe('Lua evaluation', () => {
     `);
     const backends = loadConfig(file).services[0]?.backends ?? [];
     assert.equal(backends.length, 5000);
-    assert.deepEqual(backends[4999], { address: '10.0.19.136:80', host: '10.0.19.136', port: 80, weight: 3, backup: false, proxyProtocol: null });
+    assert.deepEqual(backends[4999], { address: '10.0.19.136:80', host: '10.0.19.136', port: 80, weight: 3, backup: false, proxyProtocol: null, maxConnections: null });
   });
 
   test('ignores helpers declared local', () => {

@@ -173,7 +173,7 @@ describe('unknown keys', () => {
   test('nested unknown keys', () => {
     assertIssues(`${SERVICE}timeouts = { conect = 5, retries = 3 }\n`, [
       'timeouts.conect is not a known setting; did you mean "connect"?',
-      'timeouts.retries is not a known setting; the known settings here are connect, idle, drain',
+      'timeouts.retries is not a known setting; the known settings here are connect, idle, drain, queue',
     ]);
   });
 
@@ -191,7 +191,7 @@ describe('unknown keys', () => {
 
   test('positional entries in a table of settings', () => {
     assertIssues('services = { web = { listen = 8000, backends = { "a:1" }, "b:2" } }\n', [
-      'services.web[1] is not a known setting; the known settings here are listen, backends, algorithm, timeouts, access_log, health_check, passive_check, proxy_protocol, accept_proxy_protocol',
+      'services.web[1] is not a known setting; the known settings here are listen, backends, algorithm, timeouts, access_log, health_check, passive_check, proxy_protocol, accept_proxy_protocol, max_connections, max_connections_per_client, max_queued',
     ]);
   });
 });

@@ -1,6 +1,7 @@
-// Weighted least-connections: the backend with the fewest active connections per
-// unit of weight gets the next connection; ties go to the backends in turn.
-import type { BalancedBackend, Balancer } from './balancer.js';
+// Weighted least-connections: the backend with the fewest open connections across
+// the cluster per unit of weight gets the next connection; ties go to the backends
+// in turn.
+import { clusterActive, isSelectable, type BalancedBackend, type Balancer } from './balancer.js';
 
 export class LeastConnections implements Balancer {
   private readonly backends: readonly BalancedBackend[];
@@ -20,9 +21,9 @@ export class LeastConnections implements Balancer {
     for (let step = 0; step < count; step++) {
       const index = (this.nextStart + step) % count;
       const backend = this.backends[index]!;
-      if (!backend.up || exclude.has(backend)) continue;
+      if (!isSelectable(backend) || exclude.has(backend)) continue;
       // Compare active/weight without division: a/wa < b/wb  <=>  a*wb < b*wa.
-      if (best === undefined || backend.active * best.config.weight < best.active * backend.config.weight) {
+      if (best === undefined || clusterActive(backend) * best.config.weight < clusterActive(best) * backend.config.weight) {
         best = backend;
         bestIndex = index;
       }

@@ -1,6 +1,6 @@
 // Smooth weighted round-robin: a backend of weight 2 gets two of every three
 // connections, interleaved (A B A A B A ...) instead of in bursts.
-import type { BalancedBackend, Balancer } from './balancer.js';
+import { isSelectable, type BalancedBackend, type Balancer } from './balancer.js';
 
 export class RoundRobin implements Balancer {
   private readonly backends: readonly BalancedBackend[];
@@ -23,7 +23,7 @@ export class RoundRobin implements Balancer {
     let best = -1;
     for (let i = 0; i < this.backends.length; i++) {
       const backend = this.backends[i]!;
-      if (!backend.up || exclude.has(backend)) continue;
+      if (!isSelectable(backend) || exclude.has(backend)) continue;
       const weight = backend.config.weight;
       this.current[i]! += weight;
       total += weight;

@@ -4,6 +4,14 @@
 import type { Config } from '../config/types.js';
 import type { BackendState } from '../health/health-monitor.js';
 import type { MetricSnapshot } from '../metrics/cluster-metrics.js';
+/** Open connections of one service, by backend address and by client address; zero entries are left out. */
+export interface ServiceLoad {
+  readonly backends: Readonly<Record<string, number>>;
+  readonly clients: Readonly<Record<string, number>>;
+}
+
+/** Open connections by service name: per backend address and per client address. */
+export type ClusterLoad = Readonly<Record<string, ServiceLoad>>;
 
 /** Primary → worker: the validated config to serve, sent in reply to `rsp:ready`. */
 export interface ConfigMessage {
@@ -55,6 +63,18 @@ export interface TrafficReportMessage {
   readonly reason: string;
 }
 
+/** Worker → primary: this worker's open connections, sent shortly after they change. */
+export interface LoadReportMessage {
+  readonly type: 'rsp:load-report';
+  readonly load: ClusterLoad;
+}
+
+/** Primary → worker: the open connections of all other workers, summed. */
+export interface LoadViewMessage {
+  readonly type: 'rsp:load-view';
+  readonly others: ClusterLoad;
+}
+
 /** Primary → worker: send a metrics snapshot tagged with `requestId` now. */
 export interface MetricsRequestMessage {
   readonly type: 'rsp:metrics-request';
@@ -84,8 +104,20 @@ export interface ListenFailedMessage {
   readonly message: string;
 }
 
-export type PrimaryMessage = ConfigMessage | UpdateMessage | StopMessage | MetricsRequestMessage | HealthMessage;
-export type WorkerMessage = ReadyMessage | ListeningMessage | ListenFailedMessage | MetricsMessage | TrafficReportMessage;
+export type PrimaryMessage =
+  | ConfigMessage
+  | UpdateMessage
+  | StopMessage
+  | MetricsRequestMessage
+  | HealthMessage
+  | LoadViewMessage;
+export type WorkerMessage =
+  | ReadyMessage
+  | ListeningMessage
+  | ListenFailedMessage
+  | MetricsMessage
+  | TrafficReportMessage
+  | LoadReportMessage;
 
 const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set<PrimaryMessage['type']>([
   'rsp:config',
@@ -93,6 +125,7 @@ const PRIMARY_MESSAGE_TYPES: ReadonlySet<string> = new Set<PrimaryMessage['type'
   'rsp:stop',
   'rsp:metrics-request',
   'rsp:health',
+  'rsp:load-view',
 ]);
 const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set<WorkerMessage['type']>([
   'rsp:ready',
@@ -100,6 +133,7 @@ const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set<WorkerMessage['type']>
   'rsp:listen-failed',
   'rsp:metrics',
   'rsp:traffic-report',
+  'rsp:load-report',
 ]);
 
 function hasRspType(value: unknown): value is { type: string } {

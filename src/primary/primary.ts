@@ -14,7 +14,11 @@ import type { HealthMessage } from '../ipc/messages.js';
 import { ClusterMetrics } from '../metrics/cluster-metrics.js';
 import { createPrimaryMetrics, type PrimaryMetrics } from '../metrics/definitions.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
+import { LoadTable } from './load-table.js';
 import { WorkerPool } from './worker-pool.js';
+
+/** Load reports are batched for this long before the primary sends every worker its view. */
+const LOAD_BROADCAST_DELAY_MS = 5;
 
 /** Exit status used when a second SIGINT cuts the drain short: 128 + SIGINT. */
 const EXIT_INTERRUPTED = 130;
@@ -31,6 +35,8 @@ class Primary {
   private readonly metrics: PrimaryMetrics;
   private readonly clusterMetrics: ClusterMetrics;
   private readonly health = new HealthMonitor();
+  private readonly loadTable = new LoadTable();
+  private loadBroadcastTimer: NodeJS.Timeout | undefined;
 
   private config: Config;
   /** The pool that takes new connections. */
@@ -41,6 +47,8 @@ class Primary {
   private starting: WorkerPool | undefined;
   private reloadPending = false;
   private stopping = false;
+  /** A second SIGINT arrived during the drain. */
+  private interrupted = false;
   private metricsAddress: string | null = null;
 
   constructor(options: CliOptions, config: Config) {
@@ -83,12 +91,19 @@ class Primary {
   }
 
   private createPool(config: Config): WorkerPool {
-    const pool = new WorkerPool(config, this.workerCount(config), this.log, { RSP_LOG_LEVEL: this.options.logLevel }, () => [
+    const pool = new WorkerPool(config, this.workerCount(config), this.log, { RSP_LOG_LEVEL: this.options.logLevel }, (workerId) => [
       this.healthMessage(),
+      { type: 'rsp:load-view', others: this.loadTable.viewsFor([workerId]).get(workerId) ?? {} },
     ]);
     pool.on('trafficReport', (service, backend, ok, reason) => this.health.recordTraffic(service, backend, ok, reason));
     pool.on('metrics', (workerId, snapshot, requestId) => this.clusterMetrics.onSnapshot(workerId, snapshot, requestId));
+    pool.on('loadReport', (workerId, load) => {
+      this.loadTable.report(workerId, load);
+      this.scheduleLoadBroadcast();
+    });
     pool.on('workerExit', (workerId) => {
+      this.loadTable.remove(workerId);
+      this.scheduleLoadBroadcast();
       this.clusterMetrics.onWorkerExit(workerId).catch((error: unknown) => {
         this.log.error({ err: error, worker: workerId }, 'failed to keep the counters of an exited worker');
       });
@@ -236,9 +251,10 @@ class Primary {
 
   private stop(signal: NodeJS.Signals): void {
     if (this.stopping) {
-      if (signal === 'SIGINT') {
+      if (signal === 'SIGINT' && !this.interrupted) {
+        this.interrupted = true;
         this.log.warn({ signal }, 'second SIGINT; closing every connection now');
-        void Promise.all(this.allPools().map((pool) => pool.stop(0))).then(() => this.exit(EXIT_INTERRUPTED));
+        for (const pool of this.allPools()) void pool.stop(0);
       }
       return;
     }
@@ -247,8 +263,8 @@ class Primary {
     const drainMs = maxDrainMs(this.config);
     this.log.info({ signal, drainMs }, 'stopping: no new connections, draining open ones');
     void Promise.all(this.allPools().map((pool) => pool.stop(drainMs))).then(() => {
-      this.log.info('rsp stopped');
-      this.exit(EXIT_OK);
+      this.log.info({ interrupted: this.interrupted }, 'rsp stopped');
+      this.exit(this.interrupted ? EXIT_INTERRUPTED : EXIT_OK);
     });
   }
 
@@ -260,6 +276,19 @@ class Primary {
 
   private runningWorkers(): number {
     return this.allPools().reduce((sum, pool) => sum + pool.running, 0);
+  }
+
+  /** Sends every worker the summed open connections of all other workers, batched. */
+  private scheduleLoadBroadcast(): void {
+    if (this.loadBroadcastTimer !== undefined) return;
+    this.loadBroadcastTimer = setTimeout(() => {
+      this.loadBroadcastTimer = undefined;
+      for (const pool of this.allPools()) {
+        for (const [workerId, others] of this.loadTable.viewsFor(pool.connectedWorkerIds())) {
+          pool.sendToWorker(workerId, { type: 'rsp:load-view', others });
+        }
+      }
+    }, LOAD_BROADCAST_DELAY_MS);
   }
 
   /** Starts health checks for `config` and publishes the resulting states. */

@@ -5,7 +5,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/types.js';
 import { ErrorCodes, RspError } from '../errors.js';
-import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from '../ipc/messages.js';
+import { isWorkerMessage, type ClusterLoad, type PrimaryMessage, type WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import type { MetricSnapshot } from '../metrics/cluster-metrics.js';
 
@@ -39,6 +39,8 @@ export interface PoolEvents {
   workerExit: [workerId: number];
   /** A worker reported a backend connection outcome for passive health checks. */
   trafficReport: [service: string, backend: string, ok: boolean, reason: string];
+  /** A worker reported its open connections. */
+  loadReport: [workerId: number, load: ClusterLoad];
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -51,9 +53,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private stopping = false;
 
   /** Messages a new worker gets right after its config, such as the current health states. */
-  private readonly initialMessages: () => PrimaryMessage[];
+  private readonly initialMessages: (workerId: number) => PrimaryMessage[];
 
-  constructor(config: Config, workerCount: number, log: Logger, env: NodeJS.ProcessEnv, initialMessages: () => PrimaryMessage[]) {
+  constructor(
+    config: Config,
+    workerCount: number,
+    log: Logger,
+    env: NodeJS.ProcessEnv,
+    initialMessages: (workerId: number) => PrimaryMessage[],
+  ) {
     super();
     this.initialMessages = initialMessages;
     this.config = config;
@@ -96,6 +104,21 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (const slot of this.slots) {
       if (slot.worker !== undefined) sendTo(slot.worker, message);
     }
+  }
+
+  /** Ids of the workers whose IPC channel is open. */
+  connectedWorkerIds(): number[] {
+    const ids: number[] = [];
+    for (const slot of this.slots) {
+      if (slot.worker !== undefined && slot.worker.isConnected()) ids.push(slot.worker.id);
+    }
+    return ids;
+  }
+
+  /** Sends `message` to the worker with `workerId`, if it belongs to this pool and is connected. */
+  sendToWorker(workerId: number, message: PrimaryMessage): void {
+    const slot = this.slots.find((candidate) => candidate.worker?.id === workerId);
+    if (slot?.worker !== undefined) sendTo(slot.worker, message);
   }
 
   /** Asks every connected worker for a metrics snapshot; returns how many were asked. */
@@ -162,7 +185,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     switch (message.type) {
       case 'rsp:ready':
         sendTo(worker, { type: 'rsp:config', config: this.config, slot: slot.index });
-        for (const initial of this.initialMessages()) sendTo(worker, initial);
+        for (const initial of this.initialMessages(worker.id)) sendTo(worker, initial);
+        break;
+      case 'rsp:load-report':
+        this.emit('loadReport', worker.id, message.load);
         break;
       case 'rsp:traffic-report':
         this.emit('trafficReport', message.service, message.backend, message.ok, message.reason);

@@ -27,6 +27,12 @@ export type CloseReason =
   | 'no_backend'
   /** A client from a trusted network sent no valid PROXY protocol header. */
   | 'proxy_protocol'
+  /** The client address already had `max_connections_per_client` connections open. */
+  | 'client_limit'
+  /** Every backend was full and the wait queue too. */
+  | 'queue_full'
+  /** Every backend stayed full for the whole `timeouts.queue`. */
+  | 'queue_timeout'
   /** Any other error; its code is logged. */
   | 'other';
 

@@ -69,11 +69,14 @@ export class Pump {
     client.resume();
   }
 
-  /** Closes both sides at once and records `reason`, for drain deadlines. Idempotent. */
+  /**
+   * Resets both sides at once and records `reason`, for drain deadlines: the
+   * stream is cut, so neither peer must see a clean FIN. Idempotent.
+   */
   abort(reason: CloseReason): void {
     this.fail(reason, 'internal', undefined);
-    this.client.destroy();
-    this.backend.destroy();
+    resetSocket(this.client);
+    resetSocket(this.backend);
   }
 
   /**
@@ -142,8 +145,11 @@ export class Pump {
     resetSocket(this.client);
   };
 
+  // An idle connection has no bytes in flight, so it is closed with a normal FIN.
   private readonly onIdleTimeout = (): void => {
-    this.abort('idle');
+    this.fail('idle', 'internal', undefined);
+    this.client.destroy();
+    this.backend.destroy();
   };
 
   private readonly onSocketClose = (): void => {

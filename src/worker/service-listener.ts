@@ -3,7 +3,7 @@
 import { BlockList, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { formatEndpoint } from '../config/endpoint.js';
 import type { BackendConfig, ServiceConfig } from '../config/types.js';
-import type { BalancedBackend, Balancer } from '../balancing/balancer.js';
+import { clusterActive, isSelectable, type BalancedBackend, type Balancer } from '../balancing/balancer.js';
 import { createBalancer } from '../balancing/create-balancer.js';
 import { reasonForError, type CloseReason } from '../pump/close-reason.js';
 import { Pump, type PumpResult } from '../pump/pump.js';
@@ -11,7 +11,11 @@ import { LogLimiter, type Logger } from '../log.js';
 import type { BackendMetrics, WorkerMetrics } from '../metrics/worker-metrics.js';
 import { encodeProxyHeader, normalizeAddress, type ProxiedAddresses } from '../proxy-protocol/header.js';
 import { readProxyHeader } from '../proxy-protocol/read-header.js';
+import type { ServiceLoad } from '../ipc/messages.js';
 import { connectBackend } from './backend-connect.js';
+
+/** How long a drain waits for cut connections to finish closing. */
+const CLOSE_WAIT_MS = 1_000;
 
 /** Counts reported when a service stops. */
 export interface DrainResult {
@@ -30,6 +34,16 @@ interface ServiceBackend extends BalancedBackend {
 /** Receives connection outcomes for passive health checks. */
 export type TrafficReporter = (backend: string, ok: boolean, reason: CloseReason) => void;
 
+/** The outcome of one attempt to start a connection on a backend. */
+type StartResult = 'started' | 'full' | 'no_backend';
+
+/** A connection waiting for a free slot. */
+interface Waiter {
+  readonly connection: Connection;
+  readonly tried: Set<BalancedBackend>;
+  readonly timer: NodeJS.Timeout;
+}
+
 /** A client connection from accept until both sockets are closed. */
 interface Connection {
   readonly client: Socket;
@@ -46,6 +60,8 @@ interface Connection {
   backend: ServiceBackend | undefined;
   pump: Pump | undefined;
   readonly acceptedAt: number;
+  /** The client address counted against `max_connections_per_client`, if any. */
+  countedClient: string | undefined;
 }
 
 export class ServiceListener {
@@ -64,18 +80,39 @@ export class ServiceListener {
   /** Sources that must send a PROXY protocol header, or undefined when the service accepts none. */
   private trustedProxies: BlockList | undefined;
   private readonly connections = new Set<Connection>();
+  /** Connections open per client address in this worker; kept only with `max_connections_per_client`. */
+  private readonly clientCounts = new Map<string, number>();
+  /** The same counts summed over the other workers, from the primary. */
+  private othersClients = new Map<string, number>();
+  /** Connections waiting for a slot, oldest first. */
+  private readonly queue: Waiter[] = [];
+  private readonly onLoadChange: () => void;
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
+  /** Ends the current drain wait early; set while drain() waits. */
+  private endWait: (() => void) | undefined;
 
   private readonly slot: number;
 
-  /** `slot` is the worker's 0-based position in its pool; see createBalancer. */
-  constructor(config: ServiceConfig, log: Logger, metrics: WorkerMetrics, slot: number, reportTraffic: TrafficReporter) {
+  /**
+   * `slot` is the worker's 0-based position in its pool (see createBalancer).
+   * `onLoadChange` runs whenever this worker's open-connection counts change and
+   * the service needs cluster-wide counts (see needsClusterCounts).
+   */
+  constructor(
+    config: ServiceConfig,
+    log: Logger,
+    metrics: WorkerMetrics,
+    slot: number,
+    reportTraffic: TrafficReporter,
+    onLoadChange: () => void,
+  ) {
     this.current = config;
     this.slot = slot;
     this.log = log.child({ service: config.name });
     this.metrics = metrics;
     this.reportTraffic = reportTraffic;
+    this.onLoadChange = onLoadChange;
     this.backends = config.backends.map((backend) => this.createBackend(backend));
     this.balancer = createBalancer(config.algorithm, this.mainBackends(), slot);
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), slot);
@@ -108,18 +145,49 @@ export class ServiceListener {
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), this.slot);
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
     this.current = config;
+    this.processQueue();
+  }
+
+  /**
+   * Whether selection depends on the other workers' connections: least-connections
+   * and connection limits use the cluster-wide counts the primary sends.
+   */
+  needsClusterCounts(): boolean {
+    const config = this.current;
+    return (
+      config.algorithm === 'least_connections' ||
+      config.maxConnections !== null ||
+      config.maxConnectionsPerClient !== null ||
+      config.backends.some((backend) => backend.maxConnections !== null)
+    );
+  }
+
+  /** This worker's open connections of the service, without zero entries. */
+  load(): ServiceLoad {
+    const backends: Record<string, number> = {};
+    for (const backend of this.backends) if (backend.active > 0) backends[backend.config.address] = backend.active;
+    return { backends, clients: Object.fromEntries(this.clientCounts) };
+  }
+
+  /** Applies the other workers' counts from the primary, then lets waiting connections in if slots opened. */
+  setOthersLoad(load: ServiceLoad): void {
+    for (const backend of this.backends) backend.othersActive = load.backends[backend.config.address] ?? 0;
+    this.othersClients = new Map(Object.entries(load.clients));
+    this.processQueue();
   }
 
   /** Applies the primary's health view: a backend marked down takes no new connections. */
   setHealth(health: ReadonlyMap<string, boolean>): void {
     this.health = new Map(health);
     for (const backend of this.backends) backend.up = this.health.get(backend.config.address) ?? true;
+    this.processQueue();
   }
 
   private createBackend(backend: BackendConfig): ServiceBackend {
     return {
       config: backend,
       active: 0,
+      othersActive: 0,
       up: this.health.get(backend.address) ?? true,
       metrics: this.metrics.forBackend(this.current.name, backend.address),
       reportedFailure: false,
@@ -159,18 +227,36 @@ export class ServiceListener {
   async drain(drainMs: number): Promise<DrainResult> {
     this.server.close();
     const openAtStart = this.connections.size;
-    if (openAtStart > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainMs);
-        this.onEmpty = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    await this.waitForNoConnections(drainMs);
+
+    for (const waiter of this.queue) clearTimeout(waiter.timer);
+    this.queue.length = 0;
     const cut = this.connections.size;
     for (const connection of this.connections) this.abortConnection(connection);
+    // The pumps' close callbacks, which count the cut connections and log their
+    // access lines, run on later turns of the event loop.
+    await this.waitForNoConnections(CLOSE_WAIT_MS);
     return { finished: openAtStart - cut, cut };
+  }
+
+  /** Ends the wait of a running drain now, so its open connections are cut at once. */
+  cutDrainShort(): void {
+    this.endWait?.();
+  }
+
+  private waitForNoConnections(timeoutMs: number): Promise<void> {
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.onEmpty = undefined;
+        this.endWait = undefined;
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.onEmpty = finish;
+      this.endWait = finish;
+    });
   }
 
   private readonly onClientConnection = (client: Socket): void => {
@@ -183,6 +269,7 @@ export class ServiceListener {
       backend: undefined,
       pump: undefined,
       acceptedAt: Date.now(),
+      countedClient: undefined,
     };
     this.connections.add(connection);
     // Until the pump takes over, an error here (a reset while the backend connects)
@@ -199,12 +286,100 @@ export class ServiceListener {
           connection.addresses = proxied;
           connection.clientAddress = formatAddress(proxied.sourceAddress, proxied.sourcePort);
         }
-        this.connectNext(connection, new Set());
+        this.admit(connection);
       });
       return;
     }
-    this.connectNext(connection, new Set());
+    this.admit(connection);
   };
+
+  /** Applies the per-client limit, then starts the connection or queues it behind earlier waiters. */
+  private admit(connection: Connection): void {
+    const perClient = this.config.maxConnectionsPerClient;
+    if (perClient !== null) {
+      const client = connection.addresses.sourceAddress;
+      const open = (this.clientCounts.get(client) ?? 0) + (this.othersClients.get(client) ?? 0);
+      if (open >= perClient) {
+        this.rejectConnection(connection, 'client_limit', `client already has ${open} connections open; the limit is ${perClient}`);
+        return;
+      }
+      this.clientCounts.set(client, (this.clientCounts.get(client) ?? 0) + 1);
+      connection.countedClient = client;
+      this.onLoadChange();
+    }
+
+    const tried = new Set<BalancedBackend>();
+    const result = this.queue.length > 0 ? 'full' : this.tryStart(connection, tried);
+    if (result === 'full') this.enqueue(connection, tried, false);
+    else if (result === 'no_backend') this.rejectNoBackend(connection, tried.size);
+  }
+
+  /**
+   * Starts a connect to the next selectable backend. Returns `full` when the
+   * service or every untried backend that is up is at its connection limit.
+   */
+  private tryStart(connection: Connection, tried: Set<BalancedBackend>): StartResult {
+    const serviceLimit = this.config.maxConnections;
+    if (serviceLimit !== null && this.serviceActive() >= serviceLimit) return 'full';
+    const backend = (this.balancer.pick(tried) ?? this.backupBalancer.pick(tried)) as ServiceBackend | undefined;
+    if (backend !== undefined) {
+      this.connectTo(connection, backend, tried);
+      return 'started';
+    }
+    const blockedByLimit = this.backends.some((candidate) => candidate.up && !tried.has(candidate) && !isSelectable(candidate));
+    return blockedByLimit ? 'full' : 'no_backend';
+  }
+
+  private serviceActive(): number {
+    let total = 0;
+    for (const backend of this.backends) total += clusterActive(backend);
+    return total;
+  }
+
+  /** Queues a connection; a retry after a failed connect goes first because it arrived earlier. */
+  private enqueue(connection: Connection, tried: Set<BalancedBackend>, first: boolean): void {
+    if (this.queue.length >= this.config.maxQueued) {
+      this.rejectConnection(connection, 'queue_full', `${this.queue.length} connections are already waiting for a slot`);
+      return;
+    }
+    const timer = setTimeout(() => {
+      const index = this.queue.findIndex((waiter) => waiter.connection === connection);
+      if (index !== -1) this.queue.splice(index, 1);
+      this.rejectConnection(connection, 'queue_timeout', `no slot opened within ${this.config.timeouts.queueMs} ms`);
+    }, this.config.timeouts.queueMs);
+    const waiter = { connection, tried, timer };
+    if (first) this.queue.unshift(waiter);
+    else this.queue.push(waiter);
+  }
+
+  /** Starts waiting connections, oldest first, while slots are free. */
+  private processQueue(): void {
+    while (this.queue.length > 0) {
+      const waiter = this.queue[0]!;
+      if (waiter.connection.client.destroyed) {
+        this.queue.shift();
+        clearTimeout(waiter.timer);
+        this.forget(waiter.connection);
+        continue;
+      }
+      const result = this.tryStart(waiter.connection, waiter.tried);
+      if (result === 'full') return;
+      this.queue.shift();
+      clearTimeout(waiter.timer);
+      if (result === 'no_backend') this.rejectNoBackend(waiter.connection, waiter.tried.size);
+    }
+  }
+
+  /** Closes a connection turned away by a limit, counts it and logs it (rate-limited). */
+  private rejectConnection(connection: Connection, reason: CloseReason, detail: string): void {
+    this.metrics.countServiceError(this.config.name, reason);
+    const suppressed = this.logLimiter.admit(reason);
+    if (suppressed !== undefined) {
+      this.log.warn({ client: connection.clientAddress, reason, detail, suppressed }, 'closing the client connection: limit reached');
+    }
+    connection.client.destroy();
+    this.forget(connection);
+  }
 
   private rejectProxyHeader(connection: Connection, error: Error): void {
     this.metrics.countServiceError(this.config.name, 'proxy_protocol');
@@ -231,20 +406,15 @@ export class ServiceListener {
     }
   }
 
-  /** Tries the next backend the balancer offers, skipping the ones that already failed. */
-  private connectNext(connection: Connection, tried: Set<BalancedBackend>): void {
-    const backend = (this.balancer.pick(tried) ?? this.backupBalancer.pick(tried)) as ServiceBackend | undefined;
-    if (backend === undefined) {
-      this.rejectNoBackend(connection, tried.size);
-      return;
-    }
+  /** Connects `connection` to `backend`; on failure tries the next backend, skipping those in `tried`. */
+  private connectTo(connection: Connection, backend: ServiceBackend, tried: Set<BalancedBackend>): void {
     tried.add(backend);
-    backend.active++;
+    this.changeActive(backend, 1);
     const startedAt = Date.now();
 
     connection.backendSocket = connectBackend(backend.config, this.config.timeouts.connectMs, (error, socket) => {
       if (error !== undefined || socket === undefined) {
-        backend.active--;
+        this.changeActive(backend, -1);
         connection.backendSocket = undefined;
         const reason = error === undefined ? 'other' : reasonForError(error);
         backend.metrics.countError(reason);
@@ -254,12 +424,14 @@ export class ServiceListener {
           this.forget(connection);
           return;
         }
-        this.connectNext(connection, tried);
+        const retry = this.tryStart(connection, tried);
+        if (retry === 'full') this.enqueue(connection, tried, true);
+        else if (retry === 'no_backend') this.rejectNoBackend(connection, tried.size);
         return;
       }
       if (connection.client.destroyed) {
         // Aborted by a drain deadline while connecting.
-        backend.active--;
+        this.changeActive(backend, -1);
         socket.destroy();
         this.forget(connection);
         return;
@@ -267,20 +439,29 @@ export class ServiceListener {
       connection.client.off('error', this.onEarlyClientError);
       const proxyProtocol = backend.config.proxyProtocol;
       if (proxyProtocol !== null) socket.write(encodeProxyHeader(proxyProtocol, connection.addresses));
-      if (backend.reportedFailure) this.reportOutcome(backend, true, 'backend_end');
       backend.metrics.connections.inc();
       backend.metrics.active.inc();
       backend.metrics.connectDuration.observe((Date.now() - startedAt) / 1000);
       connection.backend = backend;
       connection.pump = new Pump(connection.client, socket, { idleMs: this.config.timeouts.idleMs }, (result) => {
-        backend.active--;
+        this.changeActive(backend, -1);
         backend.metrics.active.dec();
         if (connection.pump !== undefined) countBytes(backend.metrics, connection.pump);
         if (result.reason !== 'client_end' && result.reason !== 'backend_end') backend.metrics.countError(result.reason);
+        // A connect alone proves little (a backend may accept and then reset every
+        // connection), so only a connection that ended cleanly clears reported failures.
         if (result.side === 'backend' && result.reason === 'reset') this.reportOutcome(backend, false, 'reset');
+        else if (backend.reportedFailure && (result.reason === 'client_end' || result.reason === 'backend_end')) {
+          this.reportOutcome(backend, true, result.reason);
+        }
         this.onConnectionClosed(connection, backend, result);
       });
     });
+  }
+
+  private changeActive(backend: ServiceBackend, delta: number): void {
+    backend.active += delta;
+    if (this.needsClusterCounts()) this.onLoadChange();
   }
 
   private reportOutcome(backend: ServiceBackend, ok: boolean, reason: CloseReason): void {
@@ -346,7 +527,16 @@ export class ServiceListener {
   }
 
   private forget(connection: Connection): void {
-    this.connections.delete(connection);
+    if (!this.connections.delete(connection)) return;
+    const client = connection.countedClient;
+    if (client !== undefined) {
+      connection.countedClient = undefined;
+      const remaining = (this.clientCounts.get(client) ?? 1) - 1;
+      if (remaining > 0) this.clientCounts.set(client, remaining);
+      else this.clientCounts.delete(client);
+      this.onLoadChange();
+    }
+    this.processQueue();
     if (this.connections.size === 0 && this.onEmpty !== undefined) {
       const onEmpty = this.onEmpty;
       this.onEmpty = undefined;

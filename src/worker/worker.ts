@@ -3,13 +3,19 @@
 import cluster from 'node:cluster';
 import { formatEndpoint } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
-import { isPrimaryMessage, type WorkerMessage } from '../ipc/messages.js';
+import { isPrimaryMessage, type ClusterLoad, type ServiceLoad, type WorkerMessage } from '../ipc/messages.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import type { BackendState } from '../health/health-monitor.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ServiceListener } from './service-listener.js';
 
 const METRICS_PUSH_INTERVAL_MS = 2_000;
+/**
+ * Changes to open-connection counts are batched for this long before the report to
+ * the primary. With the primary's own batching, other workers see a change about
+ * two of these intervals plus two IPC hops later.
+ */
+const LOAD_REPORT_DELAY_MS = 5;
 
 export function runWorker(): void {
   const workerId = cluster.worker?.id ?? 0;
@@ -33,6 +39,9 @@ export function runWorker(): void {
         break;
       case 'rsp:health':
         state.setHealth(message.states);
+        break;
+      case 'rsp:load-view':
+        state.setOthersLoad(message.others);
         break;
     }
   });
@@ -65,6 +74,7 @@ class WorkerState {
   private stopping = false;
   /** Health states that arrived before the listeners existed. */
   private pendingHealth: readonly BackendState[] | undefined;
+  private loadReportTimer: NodeJS.Timeout | undefined;
 
   constructor(log: Logger, metrics: WorkerMetrics) {
     this.log = log;
@@ -86,12 +96,38 @@ class WorkerState {
     this.config = config;
     this.listeners = config.services.map(
       (service) =>
-        new ServiceListener(service, this.log, this.metrics, slot, (backend, ok, reason) => {
-          void send({ type: 'rsp:traffic-report', service: service.name, backend, ok, reason });
-        }),
+        new ServiceListener(
+          service,
+          this.log,
+          this.metrics,
+          slot,
+          (backend, ok, reason) => {
+            void send({ type: 'rsp:traffic-report', service: service.name, backend, ok, reason });
+          },
+          () => this.scheduleLoadReport(),
+        ),
     );
     if (this.pendingHealth !== undefined) this.setHealth(this.pendingHealth);
     await Promise.all(this.listeners.map((listener) => this.listen(listener)));
+  }
+
+  /** Applies the other workers' open connections to each service. */
+  setOthersLoad(others: ClusterLoad): void {
+    for (const listener of this.listeners) {
+      listener.setOthersLoad(others[listener.config.name] ?? { backends: {}, clients: {} });
+    }
+  }
+
+  private scheduleLoadReport(): void {
+    if (this.loadReportTimer !== undefined) return;
+    this.loadReportTimer = setTimeout(() => {
+      this.loadReportTimer = undefined;
+      const load: Record<string, ServiceLoad> = {};
+      for (const listener of this.listeners) {
+        if (listener.needsClusterCounts()) load[listener.config.name] = listener.load();
+      }
+      void send({ type: 'rsp:load-report', load });
+    }, LOAD_REPORT_DELAY_MS);
   }
 
   /** Passes the primary's backend states to each service. */
@@ -123,7 +159,11 @@ class WorkerState {
   }
 
   async stop(drainMs: number): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping) {
+      // A second stop with no drain time (the primary got a second SIGINT) cuts the drain short.
+      if (drainMs === 0) for (const listener of this.listeners) listener.cutDrainShort();
+      return;
+    }
     this.stopping = true;
     const results = await Promise.all(this.listeners.map((listener) => listener.drain(drainMs)));
     const finished = results.reduce((sum, result) => sum + result.finished, 0);

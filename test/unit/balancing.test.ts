@@ -9,6 +9,7 @@ function makeBackends(...weights: number[]): BalancedBackend[] {
   return weights.map((weight, index) => ({
     config: { address: `127.0.0.1:${8081 + index}`, host: '127.0.0.1', port: 8081 + index, weight, backup: false, proxyProtocol: null, maxConnections: null },
     active: 0,
+    othersActive: 0,
     up: true,
   }));
 }

@@ -7,6 +7,7 @@ import type { IssueList } from './issue-list.js';
 import { isLuaList, LuaFloat, type LuaValue } from './lua-value.js';
 import { fieldPath, itemPath, readFields, readRecord, type Reader } from './read-fields.js';
 import {
+  MIN_RESOLVE_INTERVAL_MS,
   DEFAULT_HEALTH_CHECK,
   DEFAULT_PASSIVE_CHECK,
   type Algorithm,
@@ -19,7 +20,11 @@ import {
 } from './types.js';
 
 /** A backend as read from the file; `proxyProtocol` is undefined when the backend does not set it, so the service's setting applies. */
-export type ReadBackend = Omit<BackendConfig, 'proxyProtocol'> & { readonly proxyProtocol: ProxyProtocolVersion | null | undefined };
+export type ReadBackend = Omit<BackendConfig, 'proxyProtocol' | 'resolve'> & {
+  readonly proxyProtocol: ProxyProtocolVersion | null | undefined;
+  /** Undefined when the backend does not set `resolve`, so the service's setting applies. */
+  readonly resolve: boolean | undefined;
+};
 
 export const ALGORITHMS: readonly Algorithm[] = ['round_robin', 'least_connections'];
 
@@ -125,13 +130,14 @@ const BACKEND_SETTINGS = {
   backup: readBoolean,
   proxy_protocol: readProxyProtocol,
   max_connections: readPositiveInteger,
+  resolve: readBoolean,
 };
 
 function readBackend(entry: LuaValue, path: string, issues: IssueList): ReadBackend | undefined {
   // A number goes through the address parser too, which explains that a bare port has no host.
   if (typeof entry === 'string' || typeof entry === 'number' || entry instanceof LuaFloat) {
     const endpoint = readAddress(entry, path, issues, BACKEND_RULES, BACKEND_EXPECTATION);
-    return endpoint === undefined ? undefined : { ...toBackend(endpoint, 1, false), proxyProtocol: undefined };
+    return endpoint === undefined ? undefined : { ...toBackend(endpoint, 1, false), proxyProtocol: undefined, resolve: undefined };
   }
 
   const record = readRecord(entry, path, issues, BACKEND_EXPECTATION);
@@ -142,11 +148,19 @@ function readBackend(entry: LuaValue, path: string, issues: IssueList): ReadBack
   const backupValid = settings.backup !== undefined || !record.fields.has('backup');
   const proxyValid = settings.proxy_protocol !== undefined || !record.fields.has('proxy_protocol');
   const limitValid = settings.max_connections !== undefined || !record.fields.has('max_connections');
-  if (settings.address === undefined || !weightValid || !backupValid || !proxyValid || !limitValid) return undefined;
+  const resolveValid = settings.resolve !== undefined || !record.fields.has('resolve');
+  if (settings.address === undefined || !weightValid || !backupValid || !proxyValid || !limitValid || !resolveValid) {
+    return undefined;
+  }
+  if (settings.resolve === true && isIP(settings.address.host) !== 0) {
+    issues.invalid(fieldPath(path, 'resolve'), 'applies only to a hostname, but the address is an IP address', formatEndpoint(settings.address));
+    return undefined;
+  }
   return {
     ...toBackend(settings.address, settings.weight ?? 1, settings.backup ?? false),
     proxyProtocol: settings.proxy_protocol,
     maxConnections: settings.max_connections ?? null,
+    resolve: settings.resolve,
   };
 }
 
@@ -215,8 +229,44 @@ export function toBackend(endpoint: Endpoint, weight: number, backup: boolean): 
     backup,
     proxyProtocol: null,
     maxConnections: null,
+    resolve: false,
   };
 }
+
+/** Reads `resolve_interval` in seconds, at least MIN_RESOLVE_INTERVAL_MS. */
+export const readResolveInterval: Reader<number> = (value, path, issues) => {
+  const intervalMs = readDurationSeconds(value, path, issues);
+  if (intervalMs === undefined) return undefined;
+  if (intervalMs < MIN_RESOLVE_INTERVAL_MS) {
+    issues.invalid(path, `must be at least ${MIN_RESOLVE_INTERVAL_MS / 1000} second`, value);
+    return undefined;
+  }
+  return intervalMs;
+};
+
+/** Reads `resolvers`: a list of DNS servers as "ip" or "ip:port" ("[ipv6]:port"). */
+export const readResolvers: Reader<string[]> = (value, path, issues) => {
+  if (!isLuaList(value) || value.length === 0) {
+    issues.expected(path, 'a list of DNS servers such as { "127.0.0.1:53" }', value);
+    return undefined;
+  }
+  const servers: string[] = [];
+  value.forEach((entry, index) => {
+    const entryPath = itemPath(path, index);
+    if (typeof entry !== 'string') {
+      issues.expected(entryPath, 'a DNS server address such as "127.0.0.1" or "127.0.0.1:5353"', entry);
+      return;
+    }
+    if (isIP(entry) !== 0) {
+      servers.push(entry);
+      return;
+    }
+    const result = parseAddress(entry, { requireIp: true });
+    if (!result.ok) issues.invalid(entryPath, result.problem, entry);
+    else servers.push(result.address);
+  });
+  return servers.length === value.length ? servers : undefined;
+};
 
 /** Reads `accept_proxy_protocol`: a list of trusted networks ("10.0.0.0/8", "127.0.0.1", "::1/128"), or false. */
 export const readTrustedNetworks: Reader<string[] | null> = (value, path, issues) => {

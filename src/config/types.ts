@@ -25,6 +25,11 @@ export interface BackendConfig {
   readonly proxyProtocol: ProxyProtocolVersion | null;
   /** Open connections this backend may have across all workers, or null for no limit. */
   readonly maxConnections: number | null;
+  /**
+   * Resolve the hostname periodically in the primary and balance over every
+   * address it returns, each as a backend of its own. Only hostnames; default false.
+   */
+  readonly resolve: boolean;
 }
 
 /** Active health checks, run by the primary against every backend of a service. */
@@ -89,6 +94,8 @@ export interface ServiceConfig {
   readonly maxConnectionsPerClient: number | null;
   /** Connections that may wait for a slot in one worker; more are closed at once. Default 1000. */
   readonly maxQueued: number;
+  /** Time between two DNS resolutions of a backend with `resolve`. Default 5 s, at least 1 s. */
+  readonly resolveIntervalMs: number;
 }
 
 export interface Config {
@@ -100,9 +107,13 @@ export interface Config {
   readonly metrics: Endpoint | null;
   /** Services in the order of their names, at least one. */
   readonly services: readonly ServiceConfig[];
+  /** DNS servers (`ip` or `ip:port`) for backends with `resolve`, or null for the system's. */
+  readonly resolvers: readonly string[] | null;
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000, queueMs: 10_000 };
+export const DEFAULT_RESOLVE_INTERVAL_MS = 5_000;
+export const MIN_RESOLVE_INTERVAL_MS = 1_000;
 /** Default bound of the wait queue of one service in one worker. */
 export const DEFAULT_MAX_QUEUED = 1_000;
 export const DEFAULT_METRICS: Endpoint = { host: '127.0.0.1', port: 9100 };

@@ -1,6 +1,7 @@
 // Validation of the globals a config chunk set into a typed Config. It accepts
 // three forms (top-level service, named services, legacy single backend) and
 // collects every issue before it fails.
+import { isIP } from 'node:net';
 import { ConfigError, ErrorCodes } from '../errors.js';
 import { formatEndpoint } from './endpoint.js';
 import { IssueList } from './issue-list.js';
@@ -14,6 +15,8 @@ import {
   readHealthCheck,
   readPassiveCheck,
   readProxyProtocol,
+  readResolveInterval,
+  readResolvers,
   readTrustedNetworks,
   type ReadBackend,
   readLegacyBackendHost,
@@ -29,6 +32,7 @@ import {
   DEFAULT_MAX_QUEUED,
   DEFAULT_METRICS,
   DEFAULT_PASSIVE_CHECK,
+  DEFAULT_RESOLVE_INTERVAL_MS,
   DEFAULT_TIMEOUTS,
   type Algorithm,
   type BackendConfig,
@@ -55,6 +59,8 @@ const SERVICE_SETTINGS = {
   max_connections: readPositiveInteger,
   max_connections_per_client: readPositiveInteger,
   max_queued: readPositiveInteger,
+  resolve: readBoolean,
+  resolve_interval: readResolveInterval,
 };
 
 /** A service found in `services`, with the settings that were set and valid. */
@@ -115,6 +121,9 @@ const TOP_LEVEL_SETTINGS = {
   max_connections: readPositiveInteger,
   max_connections_per_client: readPositiveInteger,
   max_queued: readPositiveInteger,
+  resolve: readBoolean,
+  resolve_interval: readResolveInterval,
+  resolvers: readResolvers,
   services: readServices,
   listenPort: readLegacyListenPort,
   backendAddress: readLegacyBackendHost,
@@ -138,6 +147,8 @@ interface ServiceDefaults {
   readonly maxConnections: number | null;
   readonly maxConnectionsPerClient: number | null;
   readonly maxQueued: number;
+  readonly resolve: boolean;
+  readonly resolveIntervalMs: number;
 }
 
 /** A validated service and the path of its listen setting, for messages about listen conflicts. */
@@ -170,6 +181,8 @@ export function validateConfig(file: string, chunk: ChunkResult): Config {
     maxConnections: top.max_connections ?? null,
     maxConnectionsPerClient: top.max_connections_per_client ?? null,
     maxQueued: top.max_queued ?? DEFAULT_MAX_QUEUED,
+    resolve: top.resolve ?? false,
+    resolveIntervalMs: top.resolve_interval ?? DEFAULT_RESOLVE_INTERVAL_MS,
   };
   const services = buildServices(globals, top, defaults, issues, chunk.returnCount);
   const metrics = globals.fields.has('metrics') ? top.metrics : DEFAULT_METRICS;
@@ -181,6 +194,7 @@ export function validateConfig(file: string, chunk: ChunkResult): Config {
   return {
     file,
     workers: top.workers ?? null,
+    resolvers: top.resolvers ?? null,
     metrics,
     services: services.map((entry) => entry.service).sort(compareNames),
   };
@@ -238,7 +252,11 @@ function buildNamedService(entry: NamedServiceSettings, defaults: ServiceDefault
     name: entry.name,
     listen: settings.listen,
     algorithm: settings.algorithm ?? defaults.algorithm,
-    backends: resolveBackends(settings.backends, settings.proxy_protocol === undefined ? defaults.proxyProtocol : settings.proxy_protocol),
+    backends: resolveBackends(
+      settings.backends,
+      settings.proxy_protocol === undefined ? defaults.proxyProtocol : settings.proxy_protocol,
+      settings.resolve ?? defaults.resolve,
+    ),
     timeouts: { ...defaults.timeouts, ...settings.timeouts },
     accessLog: settings.access_log ?? defaults.accessLog,
     healthCheck: settings.health_check === undefined ? defaults.healthCheck : settings.health_check,
@@ -247,6 +265,7 @@ function buildNamedService(entry: NamedServiceSettings, defaults: ServiceDefault
     maxConnections: settings.max_connections ?? defaults.maxConnections,
     maxConnectionsPerClient: settings.max_connections_per_client ?? defaults.maxConnectionsPerClient,
     maxQueued: settings.max_queued ?? defaults.maxQueued,
+    resolveIntervalMs: settings.resolve_interval ?? defaults.resolveIntervalMs,
   };
   checkBackups(service, fieldPath(entry.path, 'backends'), issues);
   return [{ service, listenPath }];
@@ -267,7 +286,11 @@ function buildLegacyService(globals: LuaRecord, top: TopLevelSettings, defaults:
     if (!globals.fields.has(key)) issues.missing(key);
   }
   if (top.listenPort === undefined || top.backendAddress === undefined || top.backendPort === undefined) return [];
-  const backend: ReadBackend = { ...toBackend({ host: top.backendAddress, port: top.backendPort }, 1, false), proxyProtocol: undefined };
+  const backend: ReadBackend = {
+    ...toBackend({ host: top.backendAddress, port: top.backendPort }, 1, false),
+    proxyProtocol: undefined,
+    resolve: undefined,
+  };
   return [{ service: defaultService(top.listenPort, [backend], defaults), listenPath: 'listenPort' }];
 }
 
@@ -276,7 +299,7 @@ function defaultService(listen: Endpoint, backends: readonly ReadBackend[], defa
     name: 'default',
     listen,
     algorithm: defaults.algorithm,
-    backends: resolveBackends(backends, defaults.proxyProtocol),
+    backends: resolveBackends(backends, defaults.proxyProtocol, defaults.resolve),
     timeouts: defaults.timeouts,
     accessLog: defaults.accessLog,
     healthCheck: defaults.healthCheck,
@@ -285,14 +308,23 @@ function defaultService(listen: Endpoint, backends: readonly ReadBackend[], defa
     maxConnections: defaults.maxConnections,
     maxConnectionsPerClient: defaults.maxConnectionsPerClient,
     maxQueued: defaults.maxQueued,
+    resolveIntervalMs: defaults.resolveIntervalMs,
   };
 }
 
-/** Gives each backend that does not set `proxy_protocol` the service's setting. */
-function resolveBackends(backends: readonly ReadBackend[], serviceProxyProtocol: ProxyProtocolVersion | null): BackendConfig[] {
+/**
+ * Gives each backend that does not set `proxy_protocol` or `resolve` the service's
+ * setting. A service-wide `resolve` applies to hostnames only.
+ */
+function resolveBackends(
+  backends: readonly ReadBackend[],
+  serviceProxyProtocol: ProxyProtocolVersion | null,
+  serviceResolve: boolean,
+): BackendConfig[] {
   return backends.map((backend) => ({
     ...backend,
     proxyProtocol: backend.proxyProtocol === undefined ? serviceProxyProtocol : backend.proxyProtocol,
+    resolve: backend.resolve ?? (serviceResolve && isIP(backend.host) === 0),
   }));
 }
 

@@ -9,6 +9,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { ConfigError, RspError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { DnsDiscovery, type ResolutionEvent } from '../discovery/dns-discovery.js';
 import { HealthMonitor, type HealthChange } from '../health/health-monitor.js';
 import type { HealthMessage } from '../ipc/messages.js';
 import { ClusterMetrics } from '../metrics/cluster-metrics.js';
@@ -38,7 +39,13 @@ class Primary {
   private readonly loadTable = new LoadTable();
   private loadBroadcastTimer: NodeJS.Timeout | undefined;
 
+  /** The config as loaded from the file. */
   private config: Config;
+  /** `config` with each resolved hostname replaced by its addresses: what workers and health checks use. */
+  private effective: Config;
+  private readonly discovery = new DnsDiscovery();
+  /** A reload is evaluating the file or resolving names. */
+  private reloading = false;
   /** The pool that takes new connections. */
   private pool: WorkerPool;
   /** Pools of earlier generations that are draining after a reload. */
@@ -54,13 +61,15 @@ class Primary {
   constructor(options: CliOptions, config: Config) {
     this.options = options;
     this.config = config;
+    this.effective = config;
     this.log = createLogger({ proc: 'primary' }, options.logLevel);
     this.metrics = createPrimaryMetrics(this.registry);
     collectDefaultMetrics({ register: this.registry, labels: { process: 'primary' } });
     this.clusterMetrics = new ClusterMetrics(this.registry);
     this.pool = this.createPool(config);
     this.health.on('change', (change) => this.onHealthChange(change));
-    this.applyHealthConfig(config);
+    this.discovery.on('resolution', (event) => this.onResolution(event));
+    this.discovery.on('change', (effective) => this.onDiscoveryChange(effective));
   }
 
   async start(): Promise<void> {
@@ -68,6 +77,12 @@ class Primary {
       this.exit(EXIT_FAILURE);
       return;
     }
+
+    // The first resolution finishes before workers start, so they begin with the resolved addresses.
+    await this.discovery.apply(this.config);
+    this.effective = this.discovery.effective();
+    this.pool.update(this.effective);
+    this.applyHealthConfig(this.effective);
 
     this.pool.once('ready', (addresses) => this.logStarted(addresses));
     this.pool.once('startFailed', () => {
@@ -146,7 +161,7 @@ class Primary {
       {
         config: this.config.file,
         workers: this.pool.size,
-        services: this.config.services.map((service) => ({
+        services: this.effective.services.map((service) => ({
           name: service.name,
           listen: addresses.get(service.name) ?? formatEndpoint(service.listen),
           algorithm: service.algorithm,
@@ -166,9 +181,9 @@ class Primary {
    */
   private reload(): void {
     if (this.stopping) return;
-    if (this.starting !== undefined) {
+    if (this.starting !== undefined || this.reloading) {
       this.reloadPending = true;
-      this.log.info('SIGHUP received while a reload is starting workers; reloading again after it');
+      this.log.info('SIGHUP received while a reload is in progress; reloading again after it');
       return;
     }
 
@@ -191,15 +206,48 @@ class Primary {
       );
     }
 
-    if (this.canUpdateInPlace(next)) {
-      this.config = next;
-      this.pool.update(next);
-      this.applyHealthConfig(next);
-      this.metrics.configReloadsTotal.inc({ result: 'success' });
-      this.log.info({ config: file, mode: 'in_place', services: summarizeServices(next) }, 'reload complete');
-      return;
+    this.reloading = true;
+    this.discovery
+      .apply(next)
+      .then(() => {
+        this.reloading = false;
+        if (this.stopping) return;
+        const effective = this.discovery.effective();
+        if (!this.canUpdateInPlace(next)) {
+          this.startGeneration(next, effective);
+          return;
+        }
+        this.config = next;
+        this.effective = effective;
+        this.pool.update(effective);
+        this.applyHealthConfig(effective);
+        this.metrics.configReloadsTotal.inc({ result: 'success' });
+        this.log.info({ config: file, mode: 'in_place', services: summarizeServices(effective) }, 'reload complete');
+        this.runPendingReload();
+      })
+      .catch((error: unknown) => {
+        this.reloading = false;
+        this.metrics.configReloadsTotal.inc({ result: 'failure' });
+        this.log.error({ err: error, config: file }, 'reload failed while resolving backend names; keeping the running config');
+        this.runPendingReload();
+      });
+  }
+
+  private onResolution(event: ResolutionEvent): void {
+    const fields = { service: event.service, backend: event.backend, addresses: event.addresses };
+    if (event.error !== undefined) {
+      this.log.warn({ ...fields, err: event.error }, 'DNS resolution failed; keeping the last known addresses');
+    } else {
+      this.log.info(fields, 'backend addresses resolved');
     }
-    this.startGeneration(next);
+  }
+
+  /** A name resolved to other addresses: the pool that takes new connections gets them in place. */
+  private onDiscoveryChange(effective: Config): void {
+    if (this.stopping) return;
+    this.effective = effective;
+    (this.starting ?? this.pool).update(effective);
+    this.applyHealthConfig(effective);
   }
 
   private canUpdateInPlace(next: Config): boolean {
@@ -211,8 +259,8 @@ class Primary {
     });
   }
 
-  private startGeneration(next: Config): void {
-    const pool = this.createPool(next);
+  private startGeneration(next: Config, effective: Config): void {
+    const pool = this.createPool(effective);
     this.starting = pool;
     this.log.info({ config: next.file, workers: pool.size }, 'reload: starting a new generation of workers');
 
@@ -223,12 +271,14 @@ class Primary {
       const previousDrainMs = maxDrainMs(this.config);
       this.pool = pool;
       this.config = next;
-      this.applyHealthConfig(next);
+      // Names may have resolved again while the new workers started.
+      this.effective = this.discovery.effective();
+      this.applyHealthConfig(this.effective);
       this.retiring.add(previous);
       void previous.stop(previousDrainMs).then(() => this.retiring.delete(previous));
       this.metrics.configReloadsTotal.inc({ result: 'success' });
       this.log.info(
-        { config: next.file, mode: 'new_generation', workers: pool.size, services: summarizeServices(next) },
+        { config: next.file, mode: 'new_generation', workers: pool.size, services: summarizeServices(this.effective) },
         'reload complete; previous workers are draining',
       );
       this.runPendingReload();
@@ -238,6 +288,7 @@ class Primary {
       this.metrics.configReloadsTotal.inc({ result: 'failure' });
       this.log.error({ err: error, code: error.code }, 'reload failed: new workers could not listen; keeping the running workers');
       void pool.stop(0);
+      void this.discovery.apply(this.config);
       this.runPendingReload();
     });
     pool.start();
@@ -260,6 +311,7 @@ class Primary {
     }
     this.stopping = true;
     this.health.stop();
+    this.discovery.stop();
     const drainMs = maxDrainMs(this.config);
     this.log.info({ signal, drainMs }, 'stopping: no new connections, draining open ones');
     void Promise.all(this.allPools().map((pool) => pool.stop(drainMs))).then(() => {

@@ -7,7 +7,7 @@ import { RoundRobin } from '../../src/balancing/round-robin.js';
 
 function makeBackends(...weights: number[]): BalancedBackend[] {
   return weights.map((weight, index) => ({
-    config: { address: `127.0.0.1:${8081 + index}`, host: '127.0.0.1', port: 8081 + index, weight, backup: false, proxyProtocol: null, maxConnections: null },
+    config: { address: `127.0.0.1:${8081 + index}`, host: '127.0.0.1', port: 8081 + index, weight, backup: false, proxyProtocol: null, maxConnections: null, resolve: false },
     active: 0,
     othersActive: 0,
     up: true,

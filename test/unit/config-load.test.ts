@@ -61,6 +61,7 @@ describe('top-level form', () => {
     const expected: Config = {
       file,
       workers: 4,
+      resolvers: null,
       metrics: { host: '127.0.0.1', port: 9100 },
       services: [
         {
@@ -68,8 +69,8 @@ describe('top-level form', () => {
           listen: { host: '0.0.0.0', port: 8000 },
           algorithm: 'least_connections',
           backends: [
-            { address: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, weight: 1, backup: false, proxyProtocol: null, maxConnections: null },
-            { address: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, weight: 2, backup: false, proxyProtocol: null, maxConnections: null },
+            { address: '127.0.0.1:8081', host: '127.0.0.1', port: 8081, weight: 1, backup: false, proxyProtocol: null, maxConnections: null, resolve: false },
+            { address: '127.0.0.1:8082', host: '127.0.0.1', port: 8082, weight: 2, backup: false, proxyProtocol: null, maxConnections: null, resolve: false },
           ],
           timeouts: { connectMs: 5_000, idleMs: 300_000, drainMs: 30_000, queueMs: 10_000 },
           accessLog: true,
@@ -79,6 +80,7 @@ describe('top-level form', () => {
           maxConnections: null,
           maxConnectionsPerClient: null,
           maxQueued: 1000,
+          resolveIntervalMs: 5000,
         },
       ],
     };
@@ -181,7 +183,7 @@ describe('legacy form', () => {
         name: 'default',
         listen: { host: '0.0.0.0', port: 8000 },
         algorithm: 'round_robin',
-        backends: [{ address: '127.0.0.1:80', host: '127.0.0.1', port: 80, weight: 1, backup: false, proxyProtocol: null, maxConnections: null }],
+        backends: [{ address: '127.0.0.1:80', host: '127.0.0.1', port: 80, weight: 1, backup: false, proxyProtocol: null, maxConnections: null, resolve: false }],
         timeouts: DEFAULT_TIMEOUTS,
         accessLog: false,
         healthCheck: null,
@@ -190,13 +192,14 @@ describe('legacy form', () => {
         maxConnections: null,
         maxConnectionsPerClient: null,
         maxQueued: 1000,
+        resolveIntervalMs: 5000,
       },
     ]);
   });
 
   test('accepts numbers and an IPv6 backend', () => {
     const config = loadConfig(writeConfig('listenPort = 8000; backendAddress = "::1"; backendPort = 80\n'));
-    assert.deepEqual(config.services[0]?.backends, [{ address: '[::1]:80', host: '::1', port: 80, weight: 1, backup: false, proxyProtocol: null, maxConnections: null }]);
+    assert.deepEqual(config.services[0]?.backends, [{ address: '[::1]:80', host: '::1', port: 80, weight: 1, backup: false, proxyProtocol: null, maxConnections: null, resolve: false }]);
   });
 });
 
@@ -209,8 +212,8 @@ describe('addresses', () => {
     const [service] = loadConfig(file).services;
     assert.deepEqual(service?.listen, { host: '::', port: 8000 });
     assert.deepEqual(service?.backends, [
-      { address: '[::1]:8081', host: '::1', port: 8081, weight: 1, backup: false, proxyProtocol: null, maxConnections: null },
-      { address: '[fe80::1]:8082', host: 'fe80::1', port: 8082, weight: 3, backup: false, proxyProtocol: null, maxConnections: null },
+      { address: '[::1]:8081', host: '::1', port: 8081, weight: 1, backup: false, proxyProtocol: null, maxConnections: null, resolve: false },
+      { address: '[fe80::1]:8082', host: 'fe80::1', port: 8082, weight: 3, backup: false, proxyProtocol: null, maxConnections: null, resolve: false },
     ]);
   });
 
@@ -261,7 +264,7 @@ describe('Lua evaluation', () => {
     `);
     const backends = loadConfig(file).services[0]?.backends ?? [];
     assert.equal(backends.length, 5000);
-    assert.deepEqual(backends[4999], { address: '10.0.19.136:80', host: '10.0.19.136', port: 80, weight: 3, backup: false, proxyProtocol: null, maxConnections: null });
+    assert.deepEqual(backends[4999], { address: '10.0.19.136:80', host: '10.0.19.136', port: 80, weight: 3, backup: false, proxyProtocol: null, maxConnections: null, resolve: false });
   });
 
   test('ignores helpers declared local', () => {

@@ -191,7 +191,7 @@ describe('unknown keys', () => {
 
   test('positional entries in a table of settings', () => {
     assertIssues('services = { web = { listen = 8000, backends = { "a:1" }, "b:2" } }\n', [
-      'services.web[1] is not a known setting; the known settings here are listen, backends, algorithm, timeouts, access_log, health_check, passive_check, proxy_protocol, accept_proxy_protocol, max_connections, max_connections_per_client, max_queued',
+      'services.web[1] is not a known setting; the known settings here are listen, backends, algorithm, timeouts, access_log, health_check, passive_check, proxy_protocol, accept_proxy_protocol, max_connections, max_connections_per_client, max_queued, resolve, resolve_interval',
     ]);
   });
 });

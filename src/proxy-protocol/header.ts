@@ -86,7 +86,8 @@ function parseV1(data: Buffer): ParseResult {
   if (!data.subarray(0, prefixLength).equals(V1_PREFIX.subarray(0, prefixLength))) {
     return { status: 'invalid', problem: 'the data does not start with a PROXY protocol signature' };
   }
-  const end = data.indexOf('\r\n');
+  // The specification bounds the line: a CRLF beyond the first 107 bytes makes it invalid.
+  const end = data.subarray(0, V1_MAX_LENGTH).indexOf('\r\n');
   if (end === -1) {
     return data.length >= V1_MAX_LENGTH
       ? { status: 'invalid', problem: `the v1 header has no CRLF within ${V1_MAX_LENGTH} bytes` }

@@ -16,6 +16,8 @@ export class ProxyHeaderError extends Error {
  * Resumes `socket`, reads one v1 or v2 header and pauses it again. Calls
  * `callback` once: with the addresses (undefined for UNKNOWN or LOCAL headers),
  * or with an error for a malformed or missing header, a timeout or an early close.
+ * A FIN right after the header may emit 'end' before a later reader attaches, so
+ * that reader must check `socket.readableEnded` first.
  */
 export function readProxyHeader(
   socket: Socket,

@@ -66,6 +66,9 @@ export class Pump {
       client.on('timeout', this.onIdleTimeout);
     }
 
+    // A client that sent its FIN before the pump existed (right after a PROXY
+    // protocol header, say) has already emitted 'end', so it is passed on here.
+    if (client.readableEnded) this.onClientEnd();
     client.resume();
   }
 

@@ -14,6 +14,7 @@ export function formatConfigSummary(config: Config, options: Pick<CliOptions, 'w
   const lines = [
     `${config.file}: configuration is valid`,
     `workers: ${workers}`,
+    `accept: ${config.accept}`,
     `metrics: ${config.metrics === null ? 'off' : formatEndpoint(config.metrics)}`,
   ];
   for (const service of config.services) {

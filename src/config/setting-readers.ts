@@ -10,6 +10,7 @@ import {
   MIN_RESOLVE_INTERVAL_MS,
   DEFAULT_HEALTH_CHECK,
   DEFAULT_PASSIVE_CHECK,
+  type AcceptMode,
   type Algorithm,
   type BackendConfig,
   type Endpoint,
@@ -114,6 +115,13 @@ const readBackendAddress: Reader<Endpoint> = (value, path, issues) => {
     return undefined;
   }
   return readAddress(value, path, issues, BACKEND_RULES, '"host:port"');
+};
+
+/** Reads `accept`: "primary" or "workers". */
+export const readAcceptMode: Reader<AcceptMode> = (value, path, issues) => {
+  if (value === 'primary' || value === 'workers') return value;
+  issues.expected(path, '"primary" or "workers"', value);
+  return undefined;
 };
 
 /** Reads `proxy_protocol`: "v1", "v2" or false (null: no header). */

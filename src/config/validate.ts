@@ -9,6 +9,7 @@ import type { ChunkResult } from './lua.js';
 import type { LuaRecord } from './lua-value.js';
 import { fieldPath, readFields, readRecord, type FieldValues, type Reader } from './read-fields.js';
 import {
+  readAcceptMode,
   readAlgorithm,
   readBackends,
   readBoolean,
@@ -108,6 +109,7 @@ const readServices: Reader<NamedServiceSettings[]> = (value, path, issues) => {
  */
 const TOP_LEVEL_SETTINGS = {
   workers: readPositiveInteger,
+  accept: readAcceptMode,
   listen: readListenAddress,
   algorithm: readAlgorithm,
   backends: readBackends,
@@ -194,6 +196,7 @@ export function validateConfig(file: string, chunk: ChunkResult): Config {
   return {
     file,
     workers: top.workers ?? null,
+    accept: top.accept ?? 'primary',
     resolvers: top.resolvers ?? null,
     metrics,
     services: services.map((entry) => entry.service).sort(compareNames),

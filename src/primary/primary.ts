@@ -1,6 +1,7 @@
 // The primary process: forks the workers, serves metrics and probes, and owns the
 // signals: SIGHUP reloads, SIGTERM and SIGINT drain and stop, and a second SIGINT
 // stops at once.
+import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { EXIT_FAILURE, EXIT_OK, type CliOptions } from '../cli.js';
@@ -97,7 +98,9 @@ class Primary {
     process.on('SIGINT', (signal) => this.stop(signal));
     process.on('SIGHUP', () => this.reload());
 
-    this.log.info({ config: this.config.file, workers: this.pool.size }, 'starting workers');
+    // node:cluster reads the policy at the first fork and keeps it for the life of the process.
+    cluster.schedulingPolicy = this.config.accept === 'workers' ? cluster.SCHED_NONE : cluster.SCHED_RR;
+    this.log.info({ config: this.config.file, workers: this.pool.size, accept: this.config.accept }, 'starting workers');
     this.pool.start();
   }
 
@@ -199,6 +202,9 @@ class Primary {
       return;
     }
 
+    if (next.accept !== this.config.accept) {
+      this.log.warn({ running: this.config.accept, requested: next.accept }, 'reload does not change accept; restart rsp to change it');
+    }
     if (!sameEndpoint(next.metrics, this.config.metrics)) {
       this.log.warn(
         { running: this.metricsAddress, requested: next.metrics === null ? null : formatEndpoint(next.metrics) },

@@ -89,6 +89,9 @@ export class ServiceListener {
   private readonly onLoadChange: () => void;
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
+  private draining = false;
+  /** Connections that arrived after drain() closed the listener. */
+  private acceptedWhileDraining = 0;
   /** Ends the current drain wait early; set while drain() waits. */
   private endWait: (() => void) | undefined;
 
@@ -226,6 +229,7 @@ export class ServiceListener {
    */
   async drain(drainMs: number): Promise<DrainResult> {
     this.server.close();
+    this.draining = true;
     const openAtStart = this.connections.size;
     await this.waitForNoConnections(drainMs);
 
@@ -236,7 +240,7 @@ export class ServiceListener {
     // The pumps' close callbacks, which count the cut connections and log their
     // access lines, run on later turns of the event loop.
     await this.waitForNoConnections(CLOSE_WAIT_MS);
-    return { finished: openAtStart - cut, cut };
+    return { finished: openAtStart + this.acceptedWhileDraining - cut, cut };
   }
 
   /** Ends the wait of a running drain now, so its open connections are cut at once. */
@@ -260,6 +264,9 @@ export class ServiceListener {
   }
 
   private readonly onClientConnection = (client: Socket): void => {
+    // The primary can hand over a connection it accepted just before this worker
+    // closed its listener; it is served like any other.
+    if (this.draining) this.acceptedWhileDraining++;
     const addresses = socketAddresses(client);
     const connection: Connection = {
       client,

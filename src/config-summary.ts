@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import type { CliOptions } from './cli.js';
 import { formatEndpoint } from './config/endpoint.js';
-import type { Config } from './config/types.js';
+import type { BackendConfig, Config } from './config/types.js';
 
 export function formatConfigSummary(config: Config, options: Pick<CliOptions, 'workers'>): string {
   const workers =
@@ -16,6 +16,7 @@ export function formatConfigSummary(config: Config, options: Pick<CliOptions, 'w
     `workers: ${workers}`,
     `accept: ${config.accept}`,
     `metrics: ${config.metrics === null ? 'off' : formatEndpoint(config.metrics)}`,
+    `resolvers: ${config.resolvers === null ? 'system' : config.resolvers.join(', ')}`,
   ];
   for (const service of config.services) {
     const timeouts = service.timeouts;
@@ -23,10 +24,19 @@ export function formatConfigSummary(config: Config, options: Pick<CliOptions, 'w
       `service ${service.name}`,
       `  listen: ${formatEndpoint(service.listen)}`,
       `  algorithm: ${service.algorithm}`,
-      `  backends: ${service.backends.map((backend) => `${backend.address} (weight ${backend.weight})`).join(', ')}`,
+      `  backends: ${service.backends.map(describeBackend).join(', ')}`,
       `  timeouts: connect ${timeouts.connectMs / 1000} s, idle ${timeouts.idleMs / 1000} s, drain ${timeouts.drainMs / 1000} s`,
       `  access log: ${service.accessLog ? 'on' : 'off'}`,
     );
   }
   return lines.join('\n');
+}
+
+function describeBackend(backend: BackendConfig): string {
+  const details = [`weight ${backend.weight}`];
+  if (backend.backup) details.push('backup');
+  if (backend.maxConnections !== null) details.push(`max ${backend.maxConnections} connections`);
+  if (backend.proxyProtocol !== null) details.push(`PROXY ${backend.proxyProtocol}`);
+  if (backend.resolve) details.push('resolved by DNS');
+  return `${backend.address} (${details.join(', ')})`;
 }

@@ -252,6 +252,8 @@ export const readResolveInterval: Reader<number> = (value, path, issues) => {
   return intervalMs;
 };
 
+const DNS_SERVER_PROBLEM = 'must be an IP address, optionally with a port, such as "127.0.0.1" or "127.0.0.1:5353"';
+
 /** Reads `resolvers`: a list of DNS servers as "ip" or "ip:port" ("[ipv6]:port"). */
 export const readResolvers: Reader<string[]> = (value, path, issues) => {
   if (!isLuaList(value) || value.length === 0) {
@@ -269,9 +271,11 @@ export const readResolvers: Reader<string[]> = (value, path, issues) => {
       servers.push(entry);
       return;
     }
-    const result = parseAddress(entry, { requireIp: true });
-    if (!result.ok) issues.invalid(entryPath, result.problem, entry);
-    else servers.push(result.address);
+    const result = parseAddress(entry, {});
+    const hostPart = entry.startsWith('[') ? '' : entry.replace(/:[^:]*$/, '');
+    if (result.ok && isIP(result.endpoint.host) !== 0) servers.push(result.address);
+    else if (result.ok || (hostPart !== '' && isIP(hostPart) === 0)) issues.invalid(entryPath, DNS_SERVER_PROBLEM, entry);
+    else issues.invalid(entryPath, result.problem, entry);
   });
   return servers.length === value.length ? servers : undefined;
 };

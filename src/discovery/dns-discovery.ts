@@ -24,6 +24,9 @@ interface Target {
   readonly backend: BackendConfig;
   /** Last resolved IP addresses; undefined until the first success. */
   addresses: string[] | undefined;
+  /** Last A and AAAA answers, kept apart so a failure of one lookup keeps that family's addresses. */
+  ipv4: string[];
+  ipv6: string[];
   /** Text of the last failure, so a repeated failure is reported once. */
   lastError: string | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -58,7 +61,15 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
         if (!backend.resolve) continue;
         const key = targetKey(service.name, backend.address);
         const old = previous.get(key);
-        this.targets.set(key, { service, backend, addresses: old?.addresses, lastError: old?.lastError, timer: undefined });
+        this.targets.set(key, {
+          service,
+          backend,
+          addresses: old?.addresses,
+          ipv4: old?.ipv4 ?? [],
+          ipv6: old?.ipv6 ?? [],
+          lastError: old?.lastError,
+          timer: undefined,
+        });
       }
     }
     for (const target of previous.values()) clearTimeout(target.timer);
@@ -74,7 +85,7 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
       ...config,
       services: config.services.map((service) => ({
         ...service,
-        backends: service.backends.flatMap((backend) => this.expand(service, backend)),
+        backends: dropRepeatedAddresses(service.backends.flatMap((backend) => this.expand(service, backend))),
       })),
     };
   }
@@ -103,8 +114,15 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
     const [v4, v6] = await Promise.allSettled([this.resolver.resolve4(host), this.resolver.resolve6(host)]);
     if (this.stopped || this.targets.get(targetKey(target.service.name, target.backend.address)) !== target) return;
 
-    const found = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])].sort();
-    if (found.length > 0) {
+    // A lookup that failed (timeout, server failure) keeps its family's last
+    // addresses; one that answered "no such records" clears them.
+    const ipv4 = lookupResult(v4);
+    const ipv6 = lookupResult(v6);
+    if (ipv4 !== undefined) target.ipv4 = ipv4;
+    if (ipv6 !== undefined) target.ipv6 = ipv6;
+    const failure = [v4, v6].find((result) => result.status === 'rejected' && !isEmptyAnswer(result.reason));
+    const found = [...target.ipv4, ...target.ipv6].sort();
+    if (found.length > 0 && failure === undefined) {
       const changed = target.addresses === undefined || target.addresses.join(',') !== found.join(',');
       const recovered = target.lastError !== undefined;
       target.addresses = found;
@@ -112,7 +130,8 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
       if (changed || recovered) this.report(target, undefined);
       if (changed && emitChange) this.emit('change', this.effective());
     } else {
-      const reason = v4.status === 'rejected' ? v4.reason : v6.status === 'rejected' ? v6.reason : undefined;
+      // Either a lookup failed, or neither family has records: the last known addresses stay.
+      const reason = failure?.status === 'rejected' ? failure.reason : v4.status === 'rejected' ? v4.reason : undefined;
       const error = reason instanceof Error ? reason : new Error(`no A or AAAA records for ${host}`);
       const text = `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`;
       if (text !== target.lastError) {
@@ -133,6 +152,29 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
       error,
     });
   }
+}
+
+/** DNS answers that mean "the name has no such records", as opposed to a failed lookup. */
+const EMPTY_ANSWER_CODES = new Set(['ENODATA', 'ENOTFOUND']);
+
+function isEmptyAnswer(reason: unknown): boolean {
+  return EMPTY_ANSWER_CODES.has(String((reason as NodeJS.ErrnoException | undefined)?.code));
+}
+
+/** The addresses of one lookup, [] for an empty answer, or undefined when the lookup failed. */
+function lookupResult(result: PromiseSettledResult<string[]>): string[] | undefined {
+  if (result.status === 'fulfilled') return result.value;
+  return isEmptyAnswer(result.reason) ? [] : undefined;
+}
+
+/** Keeps the first backend of each address: two names (or a name and an IP backend) can yield the same address. */
+function dropRepeatedAddresses(backends: BackendConfig[]): BackendConfig[] {
+  const seen = new Set<string>();
+  return backends.filter((backend) => {
+    if (seen.has(backend.address)) return false;
+    seen.add(backend.address);
+    return true;
+  });
 }
 
 function targetKey(service: string, backend: string): string {

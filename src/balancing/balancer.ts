@@ -14,6 +14,29 @@ export interface BalancedBackend {
   othersActive: number;
   /** False while health checks have the backend marked down; balancers skip it then. */
   up: boolean;
+  /** How far this worker may trust `othersActive`; shared by the backends of a worker. */
+  readonly limitView: LimitView;
+}
+
+/**
+ * The state of a worker's view of the other workers' counts, for limits. Right
+ * after this worker admits a connection, the others may be admitting too, unseen;
+ * until the primary acknowledges the new count (`current` again), the worker may
+ * use only its share of a limit, so a burst spread over all workers stays within it.
+ */
+export interface LimitView {
+  current: boolean;
+  /** Workers in the pool. */
+  workers: number;
+}
+
+/**
+ * Whether one more connection stays within `limit`, given this worker's exact count
+ * and the others' last reported count.
+ */
+export function allowsOneMore(own: number, others: number, limit: number, view: LimitView): boolean {
+  if (own + others >= limit) return false;
+  return view.current || own < Math.ceil(limit / view.workers);
 }
 
 /** Open connections to `backend` across the cluster, as this worker knows it. */
@@ -24,13 +47,13 @@ export function clusterActive(backend: BalancedBackend): number {
 /**
  * Whether `backend` is up and below its `max_connections`.
  *
- * NOTE: `othersActive` lags the other workers by a few milliseconds, so
- * connections accepted at the same moment by different workers can exceed a
- * limit by up to one per other worker until the next update.
+ * NOTE: `othersActive` lags the other workers by a few milliseconds. A worker
+ * whose view is current may admit one connection beyond its share, so a limit
+ * can be exceeded by up to one connection per other worker until the next update.
  */
 export function isSelectable(backend: BalancedBackend): boolean {
   const limit = backend.config.maxConnections;
-  return backend.up && (limit === null || clusterActive(backend) < limit);
+  return backend.up && (limit === null || allowsOneMore(backend.active, backend.othersActive, limit, backend.limitView));
 }
 
 export interface Balancer {

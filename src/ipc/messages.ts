@@ -19,6 +19,8 @@ export interface ConfigMessage {
   readonly config: Config;
   /** The worker's position in its pool, 0-based; balancers start their rotation there. */
   readonly slot: number;
+  /** Workers in the pool, which sets each worker's share of a connection limit. */
+  readonly poolSize: number;
 }
 
 /**
@@ -67,12 +69,16 @@ export interface TrafficReportMessage {
 export interface LoadReportMessage {
   readonly type: 'rsp:load-report';
   readonly load: ClusterLoad;
+  /** Increases with every report of this worker. */
+  readonly sequence: number;
 }
 
 /** Primary → worker: the open connections of all other workers, summed. */
 export interface LoadViewMessage {
   readonly type: 'rsp:load-view';
   readonly others: ClusterLoad;
+  /** The sequence of the receiving worker's latest report the primary had when it built `others` (0: none). */
+  readonly acknowledged: number;
 }
 
 /** Primary → worker: send a metrics snapshot tagged with `requestId` now. */

@@ -5,13 +5,21 @@ import type { ClusterLoad, ServiceLoad } from '../ipc/messages.js';
 
 export class LoadTable {
   private readonly reports = new Map<number, ClusterLoad>();
+  private readonly sequences = new Map<number, number>();
 
-  report(workerId: number, load: ClusterLoad): void {
+  report(workerId: number, load: ClusterLoad, sequence: number): void {
     this.reports.set(workerId, load);
+    this.sequences.set(workerId, sequence);
+  }
+
+  /** The sequence of the latest report of `workerId`, or 0 before its first. */
+  sequenceOf(workerId: number): number {
+    return this.sequences.get(workerId) ?? 0;
   }
 
   remove(workerId: number): void {
     this.reports.delete(workerId);
+    this.sequences.delete(workerId);
   }
 
   /** Returns, for each of `workerIds`, the summed load of every other reporting worker. */

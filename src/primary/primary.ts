@@ -111,12 +111,16 @@ class Primary {
   private createPool(config: Config): WorkerPool {
     const pool = new WorkerPool(config, this.workerCount(config), this.log, { RSP_LOG_LEVEL: this.options.logLevel }, (workerId) => [
       this.healthMessage(),
-      { type: 'rsp:load-view', others: this.loadTable.viewsFor([workerId]).get(workerId) ?? {} },
+      {
+        type: 'rsp:load-view',
+        others: this.loadTable.viewsFor([workerId]).get(workerId) ?? {},
+        acknowledged: this.loadTable.sequenceOf(workerId),
+      },
     ]);
     pool.on('trafficReport', (service, backend, ok, reason) => this.health.recordTraffic(service, backend, ok, reason));
     pool.on('metrics', (workerId, snapshot, requestId) => this.clusterMetrics.onSnapshot(workerId, snapshot, requestId));
-    pool.on('loadReport', (workerId, load) => {
-      this.loadTable.report(workerId, load);
+    pool.on('loadReport', (workerId, load, sequence) => {
+      this.loadTable.report(workerId, load, sequence);
       this.scheduleLoadBroadcast();
     });
     pool.on('workerExit', (workerId) => {
@@ -343,7 +347,7 @@ class Primary {
       this.loadBroadcastTimer = undefined;
       for (const pool of this.allPools()) {
         for (const [workerId, others] of this.loadTable.viewsFor(pool.connectedWorkerIds())) {
-          pool.sendToWorker(workerId, { type: 'rsp:load-view', others });
+          pool.sendToWorker(workerId, { type: 'rsp:load-view', others, acknowledged: this.loadTable.sequenceOf(workerId) });
         }
       }
     }, LOAD_BROADCAST_DELAY_MS);

@@ -40,7 +40,7 @@ export interface PoolEvents {
   /** A worker reported a backend connection outcome for passive health checks. */
   trafficReport: [service: string, backend: string, ok: boolean, reason: string];
   /** A worker reported its open connections. */
-  loadReport: [workerId: number, load: ClusterLoad];
+  loadReport: [workerId: number, load: ClusterLoad, sequence: number];
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -184,11 +184,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private onWorkerMessage(slot: Slot, worker: Worker, message: WorkerMessage): void {
     switch (message.type) {
       case 'rsp:ready':
-        sendTo(worker, { type: 'rsp:config', config: this.config, slot: slot.index });
+        sendTo(worker, { type: 'rsp:config', config: this.config, slot: slot.index, poolSize: this.slots.length });
         for (const initial of this.initialMessages(worker.id)) sendTo(worker, initial);
         break;
       case 'rsp:load-report':
-        this.emit('loadReport', worker.id, message.load);
+        this.emit('loadReport', worker.id, message.load, message.sequence);
         break;
       case 'rsp:traffic-report':
         this.emit('trafficReport', message.service, message.backend, message.ok, message.reason);

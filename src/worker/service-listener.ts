@@ -3,7 +3,7 @@
 import { BlockList, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { formatEndpoint } from '../config/endpoint.js';
 import type { BackendConfig, ServiceConfig } from '../config/types.js';
-import { clusterActive, isSelectable, type BalancedBackend, type Balancer } from '../balancing/balancer.js';
+import { allowsOneMore, isSelectable, type BalancedBackend, type Balancer, type LimitView } from '../balancing/balancer.js';
 import { createBalancer } from '../balancing/create-balancer.js';
 import { reasonForError, type CloseReason } from '../pump/close-reason.js';
 import { Pump, type PumpResult } from '../pump/pump.js';
@@ -86,7 +86,9 @@ export class ServiceListener {
   private othersClients = new Map<string, number>();
   /** Connections waiting for a slot, oldest first. */
   private readonly queue: Waiter[] = [];
-  private readonly onLoadChange: () => void;
+  /** Called with true when this worker's counts went up, false when they went down. */
+  private readonly onLoadChange: (increased: boolean) => void;
+  private readonly limitView: LimitView;
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
   private draining = false;
@@ -100,7 +102,8 @@ export class ServiceListener {
   /**
    * `slot` is the worker's 0-based position in its pool (see createBalancer).
    * `onLoadChange` runs whenever this worker's open-connection counts change and
-   * the service needs cluster-wide counts (see needsClusterCounts).
+   * the service needs cluster-wide counts (see needsClusterCounts). `limitView` is
+   * shared by every service of the worker.
    */
   constructor(
     config: ServiceConfig,
@@ -108,7 +111,8 @@ export class ServiceListener {
     metrics: WorkerMetrics,
     slot: number,
     reportTraffic: TrafficReporter,
-    onLoadChange: () => void,
+    onLoadChange: (increased: boolean) => void,
+    limitView: LimitView,
   ) {
     this.current = config;
     this.slot = slot;
@@ -116,6 +120,7 @@ export class ServiceListener {
     this.metrics = metrics;
     this.reportTraffic = reportTraffic;
     this.onLoadChange = onLoadChange;
+    this.limitView = limitView;
     this.backends = config.backends.map((backend) => this.createBackend(backend));
     this.balancer = createBalancer(config.algorithm, this.mainBackends(), slot);
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), slot);
@@ -192,6 +197,7 @@ export class ServiceListener {
       active: 0,
       othersActive: 0,
       up: this.health.get(backend.address) ?? true,
+      limitView: this.limitView,
       metrics: this.metrics.forBackend(this.current.name, backend.address),
       reportedFailure: false,
     };
@@ -305,14 +311,16 @@ export class ServiceListener {
     const perClient = this.config.maxConnectionsPerClient;
     if (perClient !== null) {
       const client = connection.addresses.sourceAddress;
-      const open = (this.clientCounts.get(client) ?? 0) + (this.othersClients.get(client) ?? 0);
-      if (open >= perClient) {
+      const own = this.clientCounts.get(client) ?? 0;
+      const others = this.othersClients.get(client) ?? 0;
+      if (!allowsOneMore(own, others, perClient, this.limitView)) {
+        const open = own + others;
         this.rejectConnection(connection, 'client_limit', `client already has ${open} connections open; the limit is ${perClient}`);
         return;
       }
       this.clientCounts.set(client, (this.clientCounts.get(client) ?? 0) + 1);
       connection.countedClient = client;
-      this.onLoadChange();
+      this.onLoadChange(true);
     }
 
     const tried = new Set<BalancedBackend>();
@@ -327,7 +335,7 @@ export class ServiceListener {
    */
   private tryStart(connection: Connection, tried: Set<BalancedBackend>): StartResult {
     const serviceLimit = this.config.maxConnections;
-    if (serviceLimit !== null && this.serviceActive() >= serviceLimit) return 'full';
+    if (serviceLimit !== null && !this.serviceAllowsOneMore(serviceLimit)) return 'full';
     const backend = (this.balancer.pick(tried) ?? this.backupBalancer.pick(tried)) as ServiceBackend | undefined;
     if (backend !== undefined) {
       this.connectTo(connection, backend, tried);
@@ -337,10 +345,14 @@ export class ServiceListener {
     return blockedByLimit ? 'full' : 'no_backend';
   }
 
-  private serviceActive(): number {
-    let total = 0;
-    for (const backend of this.backends) total += clusterActive(backend);
-    return total;
+  private serviceAllowsOneMore(limit: number): boolean {
+    let own = 0;
+    let others = 0;
+    for (const backend of this.backends) {
+      own += backend.active;
+      others += backend.othersActive;
+    }
+    return allowsOneMore(own, others, limit, this.limitView);
   }
 
   /** Queues a connection; a retry after a failed connect goes first because it arrived earlier. */
@@ -468,7 +480,7 @@ export class ServiceListener {
 
   private changeActive(backend: ServiceBackend, delta: number): void {
     backend.active += delta;
-    if (this.needsClusterCounts()) this.onLoadChange();
+    if (this.needsClusterCounts()) this.onLoadChange(delta > 0);
   }
 
   private reportOutcome(backend: ServiceBackend, ok: boolean, reason: CloseReason): void {
@@ -541,7 +553,7 @@ export class ServiceListener {
       const remaining = (this.clientCounts.get(client) ?? 1) - 1;
       if (remaining > 0) this.clientCounts.set(client, remaining);
       else this.clientCounts.delete(client);
-      this.onLoadChange();
+      this.onLoadChange(false);
     }
     this.processQueue();
     if (this.connections.size === 0 && this.onEmpty !== undefined) {

@@ -5,6 +5,7 @@ import { formatEndpoint } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';
 import { isPrimaryMessage, type ClusterLoad, type ServiceLoad, type WorkerMessage } from '../ipc/messages.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
+import type { LimitView } from '../balancing/balancer.js';
 import type { BackendState } from '../health/health-monitor.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ServiceListener } from './service-listener.js';
@@ -26,7 +27,7 @@ export function runWorker(): void {
     if (!isPrimaryMessage(message)) return;
     switch (message.type) {
       case 'rsp:config':
-        void state.start(message.config, message.slot);
+        void state.start(message.config, message.slot, message.poolSize);
         break;
       case 'rsp:update':
         state.update(message.config);
@@ -41,7 +42,7 @@ export function runWorker(): void {
         state.setHealth(message.states);
         break;
       case 'rsp:load-view':
-        state.setOthersLoad(message.others);
+        state.setOthersLoad(message.others, message.acknowledged);
         break;
     }
   });
@@ -75,6 +76,10 @@ class WorkerState {
   /** Health states that arrived before the listeners existed. */
   private pendingHealth: readonly BackendState[] | undefined;
   private loadReportTimer: NodeJS.Timeout | undefined;
+  /** Sequence of the latest load report sent; the primary echoes it in its views. */
+  private reportSequence = 0;
+  private admittedSinceReport = false;
+  private readonly limitView: LimitView = { current: true, workers: 1 };
 
   constructor(log: Logger, metrics: WorkerMetrics) {
     this.log = log;
@@ -91,9 +96,10 @@ class WorkerState {
     return Math.max(0, ...(this.config?.services.map((service) => service.timeouts.drainMs) ?? [0]));
   }
 
-  async start(config: Config, slot: number): Promise<void> {
+  async start(config: Config, slot: number, poolSize: number): Promise<void> {
     if (this.config !== undefined) return;
     this.config = config;
+    this.limitView.workers = poolSize;
     this.listeners = config.services.map(
       (service) =>
         new ServiceListener(
@@ -104,7 +110,8 @@ class WorkerState {
           (backend, ok, reason) => {
             void send({ type: 'rsp:traffic-report', service: service.name, backend, ok, reason });
           },
-          () => this.scheduleLoadReport(),
+          (increased) => this.onLoadChange(increased),
+          this.limitView,
         ),
     );
     if (this.pendingHealth !== undefined) this.setHealth(this.pendingHealth);
@@ -112,13 +119,20 @@ class WorkerState {
   }
 
   /** Applies the other workers' open connections to each service. */
-  setOthersLoad(others: ClusterLoad): void {
+  setOthersLoad(others: ClusterLoad, acknowledged: number): void {
+    // The view is current when it includes this worker's latest report and no
+    // connection was admitted since.
+    if (acknowledged === this.reportSequence && !this.admittedSinceReport) this.limitView.current = true;
     for (const listener of this.listeners) {
       listener.setOthersLoad(others[listener.config.name] ?? { backends: {}, clients: {} });
     }
   }
 
-  private scheduleLoadReport(): void {
+  private onLoadChange(increased: boolean): void {
+    if (increased) {
+      this.limitView.current = false;
+      this.admittedSinceReport = true;
+    }
     if (this.loadReportTimer !== undefined) return;
     this.loadReportTimer = setTimeout(() => {
       this.loadReportTimer = undefined;
@@ -126,7 +140,9 @@ class WorkerState {
       for (const listener of this.listeners) {
         if (listener.needsClusterCounts()) load[listener.config.name] = listener.load();
       }
-      void send({ type: 'rsp:load-report', load });
+      this.reportSequence++;
+      this.admittedSinceReport = false;
+      void send({ type: 'rsp:load-report', load, sequence: this.reportSequence });
     }, LOAD_REPORT_DELAY_MS);
   }
 

@@ -11,6 +11,7 @@ function makeBackends(...weights: number[]): BalancedBackend[] {
     active: 0,
     othersActive: 0,
     up: true,
+    limitView: { current: true, workers: 1 },
   }));
 }
 

@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import type { CliOptions } from './cli.js';
 import { formatEndpoint } from './config/endpoint.js';
-import type { BackendConfig, Config } from './config/types.js';
+import type { BackendConfig, Config, ServiceConfig } from './config/types.js';
 
 export function formatConfigSummary(config: Config, options: Pick<CliOptions, 'workers'>): string {
   const workers =
@@ -25,8 +25,12 @@ export function formatConfigSummary(config: Config, options: Pick<CliOptions, 'w
       `  listen: ${formatEndpoint(service.listen)}`,
       `  algorithm: ${service.algorithm}`,
       `  backends: ${service.backends.map(describeBackend).join(', ')}`,
-      `  timeouts: connect ${timeouts.connectMs / 1000} s, idle ${timeouts.idleMs / 1000} s, drain ${timeouts.drainMs / 1000} s`,
+      `  timeouts: connect ${timeouts.connectMs / 1000} s, idle ${timeouts.idleMs / 1000} s, drain ${timeouts.drainMs / 1000} s, queue ${timeouts.queueMs / 1000} s`,
       `  access log: ${service.accessLog ? 'on' : 'off'}`,
+      `  health check: ${describeHealthCheck(service)}`,
+      `  passive check: ${service.passiveCheck === null ? 'off' : `${service.passiveCheck.failures} failures in a row, cool-down ${service.passiveCheck.cooldownMs / 1000} s`}`,
+      `  limits: ${describeLimits(service)}`,
+      `  accept PROXY protocol from: ${service.acceptProxyFrom === null ? 'nobody' : service.acceptProxyFrom.join(', ')}`,
     );
   }
   return lines.join('\n');
@@ -39,4 +43,21 @@ function describeBackend(backend: BackendConfig): string {
   if (backend.proxyProtocol !== null) details.push(`PROXY ${backend.proxyProtocol}`);
   if (backend.resolve) details.push('resolved by DNS');
   return `${backend.address} (${details.join(', ')})`;
+}
+
+function describeHealthCheck(service: ServiceConfig): string {
+  const check = service.healthCheck;
+  if (check === null) return 'off';
+  const parts = [`every ${check.intervalMs / 1000} s`, `timeout ${check.timeoutMs / 1000} s`, `rise ${check.rise}`, `fall ${check.fall}`];
+  if (check.send !== null) parts.push(`send ${JSON.stringify(check.send)}`);
+  if (check.expect !== null) parts.push(`expect ${JSON.stringify(check.expect)}`);
+  return parts.join(', ');
+}
+
+function describeLimits(service: ServiceConfig): string {
+  const parts: string[] = [];
+  if (service.maxConnections !== null) parts.push(`${service.maxConnections} connections`);
+  if (service.maxConnectionsPerClient !== null) parts.push(`${service.maxConnectionsPerClient} per client`);
+  parts.push(`${service.maxQueued} queued per worker`);
+  return parts.join(', ');
 }

@@ -22,9 +22,16 @@ function startDemoBackend(index: number, port: number): Promise<Server> {
 
 const backends = await Promise.all(DEMO_PORTS.map((port, index) => startDemoBackend(index + 1, port)));
 console.error(`demo backends listening on ${DEMO_PORTS.map((port) => `127.0.0.1:${port}`).join(' and ')}`);
-console.error('rsp listens on 127.0.0.1:8000; try: curl localhost:8000 (metrics: curl localhost:9100/metrics)');
 
-const rsp = spawn(process.execPath, [mainScript, ...process.argv.slice(2), demoConfig], { stdio: 'inherit' });
+const rsp = spawn(process.execPath, [mainScript, ...process.argv.slice(2), demoConfig], { stdio: ['inherit', 'pipe', 'inherit'] });
+let hintShown = false;
+rsp.stdout.on('data', (chunk: Buffer) => {
+  process.stdout.write(chunk);
+  if (!hintShown && chunk.includes('"msg":"rsp started"')) {
+    hintShown = true;
+    console.error('rsp listens on 127.0.0.1:8000; try: curl localhost:8000 (metrics: curl localhost:9100/metrics)');
+  }
+});
 // The terminal sends Ctrl-C to the whole process group, rsp included; a SIGTERM
 // sent to this process alone is passed on.
 process.on('SIGINT', () => {});

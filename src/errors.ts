@@ -28,6 +28,19 @@ export class RspError extends Error {
   }
 }
 
+const LISTEN_ADVICE: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'another process listens there; stop it or choose another address',
+  EACCES: 'permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE',
+  EADDRNOTAVAIL: 'the address is not assigned to this machine',
+};
+
+/** Builds the error for a listen socket that could not be opened, with advice for common errno codes. */
+export function listenError(what: string, address: string, errno: string | undefined, detail: string): RspError {
+  const advice = errno === undefined ? undefined : LISTEN_ADVICE[errno];
+  const message = `${what} failed to listen on ${address}: ${advice ?? detail}${advice === undefined ? '' : ` (${errno})`}`;
+  return new RspError(ErrorCodes.LISTEN, message);
+}
+
 /** One problem found in a config file. `message` is the full line shown to the operator. */
 export interface ConfigIssue {
   /** The config file path as the operator gave it. */

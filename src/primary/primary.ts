@@ -8,7 +8,7 @@ import { EXIT_FAILURE, EXIT_OK, type CliOptions } from '../cli.js';
 import { formatEndpoint } from '../config/endpoint.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { ConfigError, RspError } from '../errors.js';
+import { ConfigError, listenError, RspError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { DnsDiscovery, type ResolutionEvent } from '../discovery/dns-discovery.js';
 import { HealthMonitor, type HealthChange } from '../health/health-monitor.js';
@@ -86,8 +86,9 @@ class Primary {
     this.applyHealthConfig(this.effective);
 
     this.pool.once('ready', (addresses) => this.logStarted(addresses));
-    this.pool.once('startFailed', () => {
+    this.pool.once('startFailed', (error) => {
       if (this.stopping) return;
+      console.error(`rsp: ${error.message}`);
       this.stopping = true;
       void this.pool.stop(0).then(() => this.exit(EXIT_FAILURE));
     });
@@ -156,9 +157,11 @@ class Primary {
       this.metricsAddress = started.address;
       started.server.unref();
       return true;
-    } catch (error) {
-      const address = formatEndpoint(endpoint);
-      this.log.error({ err: error, address }, `metrics endpoint failed to listen on ${address}: ${(error as Error).message}`);
+    } catch (cause) {
+      const errno = (cause as NodeJS.ErrnoException).code;
+      const error = listenError('metrics endpoint', formatEndpoint(endpoint), errno, (cause as Error).message);
+      this.log.error({ address: formatEndpoint(endpoint), code: error.code, errno }, error.message);
+      console.error(`rsp: ${error.message}; set metrics to another address or false`);
       return false;
     }
   }

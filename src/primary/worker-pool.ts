@@ -4,7 +4,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/types.js';
-import { ErrorCodes, RspError } from '../errors.js';
+import { listenError, type RspError } from '../errors.js';
 import { isWorkerMessage, type ClusterLoad, type PrimaryMessage, type WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import type { MetricSnapshot } from '../metrics/cluster-metrics.js';
@@ -203,12 +203,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         this.checkReady();
         break;
       case 'rsp:listen-failed': {
-        const error = new RspError(
-          ErrorCodes.LISTEN,
-          `service ${message.service} failed to listen on ${message.address}: ${message.message}`,
-        );
+        const error = listenError(`service ${message.service}`, message.address, message.code, message.message);
         this.log.error(
-          { worker: worker.id, service: message.service, address: message.address, code: message.code },
+          { worker: worker.id, service: message.service, address: message.address, code: error.code, errno: message.code },
           error.message,
         );
         if (!this.ready) {

@@ -507,7 +507,7 @@ export class ServiceListener {
     if (suppressed === undefined) return;
     this.log.warn(
       { backend: backend.config.address, reason, err: error, elapsedMs, suppressed },
-      'backend connect failed; trying the next backend',
+      'backend connect failed',
     );
   }
 

@@ -48,12 +48,15 @@ interface Waiter {
 interface Connection {
   readonly client: Socket;
   /**
-   * The original client and the address it connected to: the socket's own, or
-   * those of a PROXY protocol header from a trusted load balancer. Read at accept
-   * time because a closed socket no longer has them.
+   * The original client: the socket's peer, or the source of a PROXY protocol header
+   * from a trusted load balancer. Read at accept time because a closed socket no
+   * longer has it.
    */
-  addresses: ProxiedAddresses;
-  /** `host:port` of the client, from `addresses`. */
+  sourceAddress: string;
+  sourcePort: number;
+  /** The addresses of a PROXY protocol header the client sent, if any. */
+  proxied: ProxiedAddresses | undefined;
+  /** `host:port` of the client, from `sourceAddress` and `sourcePort`. */
   clientAddress: string;
   backendSocket: Socket | undefined;
   /** The backend the pump is connected to, once connected. */
@@ -273,11 +276,15 @@ export class ServiceListener {
     // The primary can hand over a connection it accepted just before this worker
     // closed its listener; it is served like any other.
     if (this.draining) this.acceptedWhileDraining++;
-    const addresses = socketAddresses(client);
+    // The local address (getsockname) is read only when a PROXY header needs it.
+    const sourceAddress = normalizeAddress(client.remoteAddress ?? '');
+    const sourcePort = client.remotePort ?? 0;
     const connection: Connection = {
       client,
-      addresses,
-      clientAddress: formatAddress(addresses.sourceAddress, addresses.sourcePort),
+      sourceAddress,
+      sourcePort,
+      proxied: undefined,
+      clientAddress: formatAddress(sourceAddress, sourcePort),
       backendSocket: undefined,
       backend: undefined,
       pump: undefined,
@@ -289,14 +296,16 @@ export class ServiceListener {
     // only ends this connection; the pump adds its own handler afterwards.
     client.on('error', this.onEarlyClientError);
 
-    if (this.trustedProxies !== undefined && this.trustedProxies.check(addresses.sourceAddress, isIPv6(addresses.sourceAddress) ? 'ipv6' : 'ipv4')) {
+    if (this.trustedProxies !== undefined && this.trustedProxies.check(sourceAddress, isIPv6(sourceAddress) ? 'ipv6' : 'ipv4')) {
       readProxyHeader(client, this.config.timeouts.connectMs, (error, proxied) => {
         if (error !== undefined) {
           this.rejectProxyHeader(connection, error);
           return;
         }
         if (proxied !== undefined) {
-          connection.addresses = proxied;
+          connection.proxied = proxied;
+          connection.sourceAddress = proxied.sourceAddress;
+          connection.sourcePort = proxied.sourcePort;
           connection.clientAddress = formatAddress(proxied.sourceAddress, proxied.sourcePort);
         }
         this.admit(connection);
@@ -310,7 +319,7 @@ export class ServiceListener {
   private admit(connection: Connection): void {
     const perClient = this.config.maxConnectionsPerClient;
     if (perClient !== null) {
-      const client = connection.addresses.sourceAddress;
+      const client = connection.sourceAddress;
       const own = this.clientCounts.get(client) ?? 0;
       const others = this.othersClients.get(client) ?? 0;
       if (!allowsOneMore(own, others, perClient, this.limitView)) {
@@ -457,7 +466,7 @@ export class ServiceListener {
       }
       connection.client.off('error', this.onEarlyClientError);
       const proxyProtocol = backend.config.proxyProtocol;
-      if (proxyProtocol !== null) socket.write(encodeProxyHeader(proxyProtocol, connection.addresses));
+      if (proxyProtocol !== null) socket.write(encodeProxyHeader(proxyProtocol, connection.proxied ?? socketAddresses(connection.client)));
       backend.metrics.connections.inc();
       backend.metrics.active.inc();
       backend.metrics.connectDuration.observe((Date.now() - startedAt) / 1000);

@@ -3,8 +3,8 @@
 import type { BackendConfig } from '../config/types.js';
 
 /**
- * A backend as the balancer sees it. `config` changes when a reload changes the
- * backend's weight or limit.
+ * A backend with the state a balancer selects on. `config` changes when a reload
+ * changes the backend's weight or limit.
  */
 export interface BalancedBackend {
   config: BackendConfig;
@@ -19,10 +19,11 @@ export interface BalancedBackend {
 }
 
 /**
- * The state of a worker's view of the other workers' counts, for limits. Right
- * after this worker admits a connection, the others may be admitting too, unseen;
- * until the primary acknowledges the new count (`current` again), the worker may
- * use only its share of a limit, so a burst spread over all workers stays within it.
+ * The freshness of a worker's view of the other workers' counts, for limits. Right
+ * after this worker admits a connection, the others may be admitting connections it
+ * cannot see yet. Until the primary acknowledges the new count (`current` again),
+ * the worker may use only its share of a limit, so a burst spread over all workers
+ * stays within it.
  */
 export interface LimitView {
   current: boolean;
@@ -31,21 +32,21 @@ export interface LimitView {
 }
 
 /**
- * Whether one more connection stays within `limit`, given this worker's exact count
- * and the others' last reported count.
+ * Returns whether one more connection stays within `limit`, given this worker's
+ * exact count and the others' last reported count.
  */
 export function allowsOneMore(own: number, others: number, limit: number, view: LimitView): boolean {
   if (own + others >= limit) return false;
   return view.current || own < Math.ceil(limit / view.workers);
 }
 
-/** Open connections to `backend` across the cluster, as this worker knows it. */
+/** Returns the open connections to `backend` across the cluster, from this worker's view. */
 export function clusterActive(backend: BalancedBackend): number {
   return backend.active + backend.othersActive;
 }
 
 /**
- * Whether `backend` is up and below its `max_connections`.
+ * Returns whether `backend` is up and below its `max_connections`.
  *
  * NOTE: `othersActive` lags the other workers by a few milliseconds. A worker
  * whose view is current may admit one connection beyond its share, so a limit

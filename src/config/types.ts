@@ -6,9 +6,10 @@ export type Algorithm = 'round_robin' | 'least_connections';
 export type ProxyProtocolVersion = 'v1' | 'v2';
 
 /**
- * Who accepts connections from the shared listen socket: `primary` accepts each one
- * and hands it to the workers in turn (node:cluster SCHED_RR); `workers` accept
- * directly and the kernel picks which one wakes (SCHED_NONE).
+ * The process that accepts connections from the shared listen socket. With
+ * `primary`, the primary accepts each one and hands it to the workers in turn
+ * (node:cluster SCHED_RR). With `workers`, the workers accept directly and the
+ * kernel picks which one wakes (SCHED_NONE).
  */
 export type AcceptMode = 'primary' | 'workers';
 
@@ -110,7 +111,7 @@ export interface Config {
   readonly file: string;
   /** Worker processes from the file, or null when unset (the CLI and the CPU count decide). */
   readonly workers: number | null;
-  /** Who accepts connections; fixed at start because node:cluster fixes it at the first fork. Default `primary`. */
+  /** Accept mode; fixed at start because node:cluster fixes it at the first fork. Default `primary`. */
   readonly accept: AcceptMode;
   /** Address of /metrics, /healthz and /readyz, or null when `metrics = false`. Default 127.0.0.1:9100. */
   readonly metrics: Endpoint | null;

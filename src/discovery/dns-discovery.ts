@@ -24,7 +24,7 @@ interface Target {
   readonly backend: BackendConfig;
   /** Last resolved IP addresses; undefined until the first success. */
   addresses: string[] | undefined;
-  /** Last A and AAAA answers, kept apart so a failure of one lookup keeps that family's addresses. */
+  /** Last A and AAAA results, kept apart so a failure of one lookup keeps that family's addresses. */
   ipv4: string[];
   ipv6: string[];
   /** Text of the last failure, so a repeated failure is reported once. */
@@ -76,7 +76,7 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
     await Promise.all([...this.targets.values()].map((target) => this.resolveTarget(target, false)));
   }
 
-  /** The config with each resolved backend replaced by one backend per address. */
+  /** Returns the config with each resolved backend replaced by one backend per address. */
   effective(): Config {
     const config = this.config;
     if (config === undefined) throw new Error('DnsDiscovery.effective() called before apply()');
@@ -115,7 +115,7 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
     if (this.stopped || this.targets.get(targetKey(target.service.name, target.backend.address)) !== target) return;
 
     // A lookup that failed (timeout, server failure) keeps its family's last
-    // addresses; one that answered "no such records" clears them.
+    // addresses. A lookup that returned "no such records" clears them.
     const ipv4 = lookupResult(v4);
     const ipv6 = lookupResult(v6);
     if (ipv4 !== undefined) target.ipv4 = ipv4;
@@ -131,7 +131,9 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
       if (changed && emitChange) this.emit('change', this.effective());
     } else {
       // Either a lookup failed, or neither family has records: the last known addresses stay.
-      const reason = failure?.status === 'rejected' ? failure.reason : v4.status === 'rejected' ? v4.reason : undefined;
+      let reason: unknown;
+      if (failure?.status === 'rejected') reason = failure.reason;
+      else if (v4.status === 'rejected') reason = v4.reason;
       const error = reason instanceof Error ? reason : new Error(`no A or AAAA records for ${host}`);
       const text = `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`;
       if (text !== target.lastError) {
@@ -161,7 +163,7 @@ function isEmptyAnswer(reason: unknown): boolean {
   return EMPTY_ANSWER_CODES.has(String((reason as NodeJS.ErrnoException | undefined)?.code));
 }
 
-/** The addresses of one lookup, [] for an empty answer, or undefined when the lookup failed. */
+/** Returns the addresses of one lookup, [] for a result with no records, or undefined when the lookup failed. */
 function lookupResult(result: PromiseSettledResult<string[]>): string[] | undefined {
   if (result.status === 'fulfilled') return result.value;
   return isEmptyAnswer(result.reason) ? [] : undefined;

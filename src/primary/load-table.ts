@@ -12,7 +12,7 @@ export class LoadTable {
     this.sequences.set(workerId, sequence);
   }
 
-  /** The sequence of the latest report of `workerId`, or 0 before its first. */
+  /** Returns the sequence of the latest report of `workerId`, or 0 before its first. */
   sequenceOf(workerId: number): number {
     return this.sequences.get(workerId) ?? 0;
   }

@@ -255,7 +255,7 @@ class Primary {
     }
   }
 
-  /** A name resolved to other addresses: the pool that takes new connections gets them in place. */
+  /** Applies new addresses of a resolved name in place to the pool that takes new connections. */
   private onDiscoveryChange(effective: Config): void {
     if (this.stopping) return;
     this.effective = effective;

@@ -175,7 +175,7 @@ export class Pump {
   }
 }
 
-/** Closes a socket with RST (SO_LINGER 0) so its peer sees ECONNRESET, unless it is already closed. */
+/** Closes a socket with RST (SO_LINGER 0) so its peer gets ECONNRESET, unless it is already closed. */
 export function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
   if (socket.connecting) {

@@ -160,8 +160,8 @@ export class ServiceListener {
   }
 
   /**
-   * Whether selection depends on the other workers' connections: least-connections
-   * and connection limits use the cluster-wide counts the primary sends.
+   * Returns whether selection depends on the other workers' connections:
+   * least-connections and connection limits use the cluster-wide counts the primary sends.
    */
   needsClusterCounts(): boolean {
     const config = this.current;

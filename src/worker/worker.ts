@@ -1,5 +1,5 @@
 // A worker process: waits for the config from the primary, opens one listener
-// per service on the shared cluster socket, and drains when told to stop.
+// per service on the shared cluster socket, and drains on the primary's stop message.
 import cluster from 'node:cluster';
 import { formatEndpoint } from '../config/endpoint.js';
 import type { Config } from '../config/types.js';

@@ -47,23 +47,27 @@ export class Pump {
     this.backend = backend;
     this.onClose = onClose;
 
-    client.on('data', this.onClientData);
-    client.on('end', this.onClientEnd);
-    client.on('error', this.onClientError);
-    client.on('close', this.onSocketClose);
-    client.on('drain', this.onClientDrain);
+    // The listeners are shared module-level functions that find the pump through
+    // the socket, so an open connection holds no closures of its own.
+    (client as PumpedSocket)[kPump] = this;
+    (backend as PumpedSocket)[kPump] = this;
+    client.on('data', onClientData);
+    client.on('end', onClientEnd);
+    client.on('error', onClientError);
+    client.on('close', onSocketClose);
+    client.on('drain', onClientDrain);
 
-    backend.on('data', this.onBackendData);
-    backend.on('end', this.onBackendEnd);
-    backend.on('error', this.onBackendError);
-    backend.on('close', this.onSocketClose);
-    backend.on('drain', this.onBackendDrain);
+    backend.on('data', onBackendData);
+    backend.on('end', onBackendEnd);
+    backend.on('error', onBackendError);
+    backend.on('close', onSocketClose);
+    backend.on('drain', onBackendDrain);
 
     // Every byte of either direction is read from or written to the client socket,
     // so the client's own inactivity timer measures idleness of the whole connection.
     if (options.idleMs > 0) {
       client.setTimeout(options.idleMs);
-      client.on('timeout', this.onIdleTimeout);
+      client.on('timeout', onIdleTimeout);
     }
 
     // A client that sent its FIN before the pump existed (right after a PROXY
@@ -94,68 +98,72 @@ export class Pump {
     return { upstream, downstream };
   }
 
+  // The on<Side><Event> methods below are the bodies of the socket listeners. They
+  // are public only so that the shared listener functions at the end of this file
+  // can call them; nothing else should.
+
   // Backpressure: a write that returns false means the destination's buffer is
   // above its high-water mark, so reading from the source stops until 'drain'.
 
-  private readonly onClientData = (chunk: Buffer): void => {
+  onClientData(chunk: Buffer): void {
     this.bytesUpstream += chunk.length;
     if (!this.backend.write(chunk)) this.client.pause();
-  };
+  }
 
-  private readonly onBackendData = (chunk: Buffer): void => {
+  onBackendData(chunk: Buffer): void {
     this.bytesDownstream += chunk.length;
     if (!this.client.write(chunk)) this.backend.pause();
-  };
+  }
 
-  private readonly onBackendDrain = (): void => {
+  onBackendDrain(): void {
     this.client.resume();
-  };
+  }
 
-  private readonly onClientDrain = (): void => {
+  onClientDrain(): void {
     this.backend.resume();
-  };
+  }
 
   // Half-close: a FIN from one side becomes end() on the other, which sends FIN
   // after the bytes already queued. Each socket closes itself once it has both
   // received and sent a FIN.
 
-  private readonly onClientEnd = (): void => {
+  onClientEnd(): void {
     if (this.endReason === undefined) {
       this.endReason = 'client_end';
       this.endSide = 'client';
     }
     if (!this.backend.destroyed) this.backend.end();
-  };
+  }
 
-  private readonly onBackendEnd = (): void => {
+  onBackendEnd(): void {
     if (this.endReason === undefined) {
       this.endReason = 'backend_end';
       this.endSide = 'backend';
     }
     if (!this.client.destroyed) this.client.end();
-  };
+  }
 
   // An error on one side truncates the stream, so the other side gets a reset
   // (RST) rather than a FIN: a peer must never take a cut stream for a whole one.
 
-  private readonly onClientError = (error: Error): void => {
+  onClientError(error: Error): void {
     this.fail(reasonForError(error), 'client', error);
     resetSocket(this.backend);
-  };
+  }
 
-  private readonly onBackendError = (error: Error): void => {
+  onBackendError(error: Error): void {
     this.fail(reasonForError(error), 'backend', error);
     resetSocket(this.client);
-  };
+  }
 
   // An idle connection has no bytes in flight, so it is closed with a normal FIN.
-  private readonly onIdleTimeout = (): void => {
+  onIdleTimeout(): void {
     this.fail('idle', 'internal', undefined);
     this.client.destroy();
     this.backend.destroy();
-  };
+  }
 
-  private readonly onSocketClose = (): void => {
+  onSocketClose(): void {
     this.openSockets--;
     if (this.openSockets > 0) return;
 
@@ -168,11 +176,45 @@ export class Pump {
       bytesUpstream: this.bytesUpstream,
       bytesDownstream: this.bytesDownstream,
     });
-  };
+  }
 
   private fail(reason: CloseReason, side: Side, error: Error | undefined): void {
     if (this.failure === undefined) this.failure = { reason, side, error };
   }
+}
+
+const kPump = Symbol('rsp.pump');
+type PumpedSocket = Socket & { [kPump]?: Pump };
+
+function onClientData(this: PumpedSocket, chunk: Buffer): void {
+  this[kPump]?.onClientData(chunk);
+}
+function onBackendData(this: PumpedSocket, chunk: Buffer): void {
+  this[kPump]?.onBackendData(chunk);
+}
+function onClientDrain(this: PumpedSocket): void {
+  this[kPump]?.onClientDrain();
+}
+function onBackendDrain(this: PumpedSocket): void {
+  this[kPump]?.onBackendDrain();
+}
+function onClientEnd(this: PumpedSocket): void {
+  this[kPump]?.onClientEnd();
+}
+function onBackendEnd(this: PumpedSocket): void {
+  this[kPump]?.onBackendEnd();
+}
+function onClientError(this: PumpedSocket, error: Error): void {
+  this[kPump]?.onClientError(error);
+}
+function onBackendError(this: PumpedSocket, error: Error): void {
+  this[kPump]?.onBackendError(error);
+}
+function onIdleTimeout(this: PumpedSocket): void {
+  this[kPump]?.onIdleTimeout();
+}
+function onSocketClose(this: PumpedSocket): void {
+  this[kPump]?.onSocketClose();
 }
 
 /** Closes a socket with RST (SO_LINGER 0) so its peer gets ECONNRESET, unless it is already closed. */

@@ -84,7 +84,7 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
     }));
   }
 
-  /** Whether at least one backend of any service is up. */
+  /** Returns whether at least one backend of any service is up. */
   anyUp(): boolean {
     for (const entry of this.entries.values()) if (entry.health.up) return true;
     return false;

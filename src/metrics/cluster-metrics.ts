@@ -1,5 +1,5 @@
 // The primary's view of every process's metrics. Workers send cumulative
-// snapshots (on request and every few seconds); a scrape sums the latest snapshot
+// snapshots on request and every few seconds. A scrape sums the latest snapshot
 // of each live worker, the counters of workers that have exited, and the
 // primary's own registry. This replaces prom-client's clusterMetrics(), which
 // forgets a dead worker's counters (so totals would go backwards) and fails the
@@ -28,7 +28,7 @@ export class ClusterMetrics {
     this.primaryRegistry = primaryRegistry;
   }
 
-  /** Stores a worker's snapshot; `requestId` is set when it answers a scrape. */
+  /** Stores a worker's snapshot; `requestId` is set when the snapshot replies to a scrape. */
   onSnapshot(workerId: number, snapshot: MetricSnapshot, requestId: number | null): void {
     this.latest.set(workerId, snapshot);
     if (requestId === null) return;
@@ -44,7 +44,7 @@ export class ClusterMetrics {
     this.latest.delete(workerId);
     if (snapshot === undefined) return;
     const kept = snapshot.filter((metric) => {
-      // prom-client 15 types `type` as a numeric enum, but the JSON holds its name.
+      // prom-client 15 types `type` as a numeric enum, but the JSON contains its name.
       const type = String(metric.type);
       return metric.name.startsWith('rsp_') && (type === 'counter' || type === 'histogram');
     });
@@ -56,7 +56,7 @@ export class ClusterMetrics {
     await this.collectFreshSnapshots(source);
     const snapshots: MetricSnapshot[] = [this.retired, ...this.latest.values(), await this.primaryRegistry.getMetricsAsJSON()];
     // Process metrics carry a `process` label per process, so summing series with
-    // equal labels leaves them apart; prom-client's own aggregators for them
+    // equal labels leaves them apart. prom-client's own aggregators for them
     // (omit, first) would drop or merge them instead.
     const prepared = snapshots.map((snapshot) =>
       snapshot.map((metric) => (metric.name.startsWith('rsp_') ? metric : { ...metric, aggregator: 'sum' as const })),

@@ -1,7 +1,7 @@
-// Why a connection ended. Each reason is also the `reason` label value of
+// The reasons a connection ends. Each reason is also the `reason` label value of
 // rsp_connection_errors_total and the `reason` field of log lines.
 
-/** Which side a failure came from: the client, the backend, or rsp itself. */
+/** The side a failure came from: the client, the backend, or rsp itself. */
 export type Side = 'client' | 'backend' | 'internal';
 
 export type CloseReason =

@@ -48,7 +48,7 @@ export class Pump {
     this.onClose = onClose;
 
     // The listeners are shared module-level functions that find the pump through
-    // the socket, so an open connection holds no closures of its own.
+    // the socket, so an open connection keeps no closures of its own.
     (client as PumpedSocket)[kPump] = this;
     (backend as PumpedSocket)[kPump] = this;
     client.on('data', onClientData);

@@ -94,6 +94,8 @@ export class ServiceListener {
   private readonly limitView: LimitView;
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
+  /** needsClusterCounts() for the current config, computed once per config. */
+  private usesClusterCounts: boolean;
   private draining = false;
   /** Connections that arrived after drain() closed the listener. */
   private acceptedWhileDraining = 0;
@@ -128,6 +130,7 @@ export class ServiceListener {
     this.balancer = createBalancer(config.algorithm, this.mainBackends(), slot);
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), slot);
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
+    this.usesClusterCounts = dependsOnClusterCounts(config);
     // pauseOnConnect: no client byte is read before a backend is connected, so a
     // failed backend connect can be retried on another backend with nothing lost.
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onClientConnection);
@@ -156,6 +159,7 @@ export class ServiceListener {
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), this.slot);
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
     this.current = config;
+    this.usesClusterCounts = dependsOnClusterCounts(config);
     this.processQueue();
   }
 
@@ -164,13 +168,7 @@ export class ServiceListener {
    * least-connections and connection limits use the cluster-wide counts the primary sends.
    */
   needsClusterCounts(): boolean {
-    const config = this.current;
-    return (
-      config.algorithm === 'least_connections' ||
-      config.maxConnections !== null ||
-      config.maxConnectionsPerClient !== null ||
-      config.backends.some((backend) => backend.maxConnections !== null)
-    );
+    return this.usesClusterCounts;
   }
 
   /** This worker's open connections of the service, without zero entries. */
@@ -577,6 +575,15 @@ function countBytes(metrics: BackendMetrics, pump: Pump): void {
   const bytes = pump.takeUncountedBytes();
   if (bytes.upstream > 0) metrics.bytesUpstream.inc(bytes.upstream);
   if (bytes.downstream > 0) metrics.bytesDownstream.inc(bytes.downstream);
+}
+
+function dependsOnClusterCounts(config: ServiceConfig): boolean {
+  return (
+    config.algorithm === 'least_connections' ||
+    config.maxConnections !== null ||
+    config.maxConnectionsPerClient !== null ||
+    config.backends.some((backend) => backend.maxConnections !== null)
+  );
 }
 
 function socketAddresses(socket: Socket): ProxiedAddresses {

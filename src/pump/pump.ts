@@ -3,6 +3,7 @@
 // as resets, and byte counts per direction.
 import type { Socket } from 'node:net';
 import { reasonForError, type CloseReason, type Side } from './close-reason.js';
+import { countReadBytes } from './read-garbage.js';
 
 export interface PumpResult {
   readonly reason: CloseReason;
@@ -107,11 +108,13 @@ export class Pump {
 
   onClientData(chunk: Buffer): void {
     this.bytesUpstream += chunk.length;
+    countReadBytes(chunk.length);
     if (!this.backend.write(chunk)) this.client.pause();
   }
 
   onBackendData(chunk: Buffer): void {
     this.bytesDownstream += chunk.length;
+    countReadBytes(chunk.length);
     if (!this.client.write(chunk)) this.backend.pause();
   }
 

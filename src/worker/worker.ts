@@ -8,6 +8,7 @@ import { createLogger, type Logger, type LogLevel } from '../log.js';
 import type { LimitView } from '../balancing/balancer.js';
 import type { BackendState } from '../health/health-monitor.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { enableReadGarbageCollection } from '../pump/read-garbage.js';
 import { ServiceListener } from './service-listener.js';
 
 const METRICS_PUSH_INTERVAL_MS = 2_000;
@@ -19,6 +20,7 @@ const METRICS_PUSH_INTERVAL_MS = 2_000;
 const LOAD_REPORT_DELAY_MS = 5;
 
 export function runWorker(): void {
+  enableReadGarbageCollection();
   const workerId = cluster.worker?.id ?? 0;
   const log = createLogger({ proc: 'worker', worker: workerId }, (process.env.RSP_LOG_LEVEL as LogLevel | undefined) ?? 'info');
   const state = new WorkerState(log, new WorkerMetrics(`worker-${workerId}`));

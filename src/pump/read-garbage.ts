@@ -4,8 +4,6 @@
 // collects (about 32 MiB, measured with a slow reader on Node.js 20). While bytes
 // flow, a minor collection every COLLECT_INTERVAL_MS keeps that garbage to what
 // arrives in one interval.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 /** Bytes read since the last collection that make the next one worthwhile. */
 const COLLECT_AFTER_BYTES = 1024 * 1024;
@@ -17,11 +15,15 @@ let collect: CollectGarbage | undefined;
 let bytesSinceCollect = 0;
 let timer: NodeJS.Timeout | undefined;
 
-/** Enables the periodic collection in this process; call once, before traffic flows. */
+/** Node.js option that the primary passes to workers so that `gc()` exists there. */
+export const EXPOSE_GC_OPTION = '--expose-gc';
+
+/**
+ * Enables the periodic collection in this process; call once, before traffic
+ * flows. Without `--expose-gc` (a worker started some other way) it stays off.
+ */
 export function enableReadGarbageCollection(): void {
-  if (collect !== undefined) return;
-  setFlagsFromString('--expose-gc');
-  collect = runInNewContext('gc') as CollectGarbage;
+  collect = (globalThis as { gc?: CollectGarbage }).gc;
 }
 
 /** Counts bytes read from a socket; schedules a minor collection when enough arrived. */

@@ -101,7 +101,12 @@ describe('graceful stop', () => {
       assert.equal(result.sha256, expectedSha);
     }
     assert.equal(code, 0);
-    assert.equal(drainedSum(rsp.lines(), 'finished'), 3 + probesConnected, 'connections finished, summed over workers');
+    // A probe that connected may still have been closed by the primary before any
+    // worker took it: the kernel completes handshakes on the listen socket until the
+    // last worker has closed its listener. So each probe counts at most once.
+    const finished = drainedSum(rsp.lines(), 'finished');
+    assert.ok(finished >= 3, `connections finished, summed over workers: ${finished}, expected at least 3`);
+    assert.ok(finished <= 3 + probesConnected, `connections finished, summed over workers: ${finished}, expected at most ${3 + probesConnected}`);
     assert.equal(drainedSum(rsp.lines(), 'cut'), 0, 'connections cut, summed over workers');
   });
 

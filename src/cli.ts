@@ -25,7 +25,8 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
     .usage('Usage: $0 [options] <config.lua>\n\nTCP load balancer configured by a Lua file.')
     .option('workers', {
       alias: 'w',
-      type: 'number',
+      // A string, so that an invalid value can be shown as typed instead of as NaN.
+      type: 'string',
       describe: 'Worker processes (overrides the config; default: available CPUs)',
     })
     .option('check', {
@@ -52,8 +53,8 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
         throw new Error(args._.length === 0 ? 'Missing the config file argument.' : `Expected one config file, got ${args._.length} arguments.`);
       }
       const workers = args.workers;
-      if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) {
-        throw new Error(`--workers must be a positive integer, got ${String(workers)}`);
+      if (workers !== undefined && parseWorkers(workers) === undefined) {
+        throw new Error(`--workers must be a positive integer, got "${workers}"`);
       }
       return true;
     })
@@ -69,8 +70,13 @@ export async function parseCommandLine(argv: readonly string[]): Promise<CliOpti
 
   return {
     configFile: String(args._[0]),
-    workers: args.workers,
+    workers: args.workers === undefined ? undefined : parseWorkers(args.workers),
     check: args.check,
     logLevel: args['log-level'] as LogLevel,
   };
+}
+
+function parseWorkers(text: string): number | undefined {
+  if (!/^[1-9][0-9]{0,4}$/.test(text.trim())) return undefined;
+  return Number(text.trim());
 }

@@ -44,6 +44,17 @@ describe('command line', () => {
     assert.match(result.stderr, /bogus-option/);
   });
 
+  test('invalid worker count exits 2', async () => {
+    const backend = `127.0.0.1:${await findClosedPort()}`;
+
+    for (const value of ['abc', '0', '2.5']) {
+      const result = await runRsp(['--workers', value], { config: singleServiceConfig({ backends: [backend] }) });
+
+      assert.equal(result.code, 2, `--workers ${value}: stdout: ${result.stdout}\nstderr: ${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`--workers must be a positive integer, got "${value.replace('.', '\\.')}"`));
+    }
+  });
+
   test('missing config argument exits 2', async () => {
     const result = await runRsp([]);
 

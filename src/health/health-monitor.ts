@@ -55,6 +55,33 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
       this.cancel(entry);
       this.entries.delete(key);
     }
+    for (const entry of this.entries.values()) this.releaseWithoutChecks(entry);
+  }
+
+  /**
+   * A backend that is down while its service has no active checks (a reload turned
+   * them off) can only come back through the passive cool-down, or at once when
+   * passive checks are off too.
+   */
+  private releaseWithoutChecks(entry: Entry): void {
+    if (entry.health.up || entry.service.healthCheck !== null || entry.cooldownTimer !== undefined) return;
+    const passive = entry.service.passiveCheck;
+    if (passive === null) {
+      const flip = entry.health.endCooldown();
+      if (flip !== undefined) this.emitChange(entry, { up: true, reason: 'health checks turned off' });
+      return;
+    }
+    this.startCooldown(entry, passive.cooldownMs);
+  }
+
+  private startCooldown(entry: Entry, cooldownMs: number): void {
+    clearTimeout(entry.cooldownTimer);
+    entry.cooldownTimer = setTimeout(() => {
+      entry.cooldownTimer = undefined;
+      const recovered = entry.health.endCooldown();
+      if (recovered !== undefined) this.emitChange(entry, recovered);
+    }, cooldownMs);
+    entry.cooldownTimer.unref();
   }
 
   /** Records a connection outcome a worker saw; `reason` is a close reason such as `refused`. */
@@ -65,15 +92,7 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
     const flip = entry.health.recordTraffic(ok, reason, passive);
     if (flip === undefined) return;
     this.emitChange(entry, flip);
-    if (!flip.up && entry.service.healthCheck === null) {
-      clearTimeout(entry.cooldownTimer);
-      entry.cooldownTimer = setTimeout(() => {
-        entry.cooldownTimer = undefined;
-        const recovered = entry.health.endCooldown();
-        if (recovered !== undefined) this.emitChange(entry, recovered);
-      }, passive.cooldownMs);
-      entry.cooldownTimer.unref();
-    }
+    if (!flip.up && entry.service.healthCheck === null) this.startCooldown(entry, passive.cooldownMs);
   }
 
   states(): BackendState[] {

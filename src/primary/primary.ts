@@ -75,6 +75,13 @@ class Primary {
   }
 
   async start(): Promise<void> {
+    // Explicit handlers also make rsp stop correctly as PID 1 in a container, where
+    // a signal without a handler is ignored. They are installed first, so that a
+    // signal during start-up is handled too.
+    process.on('SIGTERM', (signal) => this.stop(signal));
+    process.on('SIGINT', (signal) => this.stop(signal));
+    process.on('SIGHUP', () => this.reload());
+
     if (this.config.metrics !== null && !(await this.startMetrics(this.config))) {
       this.exit(EXIT_FAILURE);
       return;
@@ -82,23 +89,21 @@ class Primary {
 
     // The first resolution finishes before workers start, so they begin with the resolved addresses.
     await this.discovery.apply(this.config);
+    if (this.stopping) return;
     this.effective = this.discovery.effective();
     this.pool.update(this.effective);
     this.applyHealthConfig(this.effective);
 
-    this.pool.once('ready', (addresses) => this.logStarted(addresses));
+    this.pool.once('ready', (addresses) => {
+      this.logStarted(addresses);
+      this.runPendingReload();
+    });
     this.pool.once('startFailed', (error) => {
       if (this.stopping) return;
       console.error(`rsp: ${error.message}`);
       this.stopping = true;
       void this.pool.stop(0).then(() => this.exit(EXIT_FAILURE));
     });
-
-    // Explicit handlers also make rsp stop correctly as PID 1 in a container, where
-    // a signal without a handler is ignored.
-    process.on('SIGTERM', (signal) => this.stop(signal));
-    process.on('SIGINT', (signal) => this.stop(signal));
-    process.on('SIGHUP', () => this.reload());
 
     // node:cluster reads the policy at the first fork and keeps it for the life of the process.
     cluster.schedulingPolicy = this.config.accept === 'workers' ? cluster.SCHED_NONE : cluster.SCHED_RR;
@@ -193,9 +198,9 @@ class Primary {
    */
   private reload(): void {
     if (this.stopping) return;
-    if (this.starting !== undefined || this.reloading) {
+    if (!this.pool.isReady || this.starting !== undefined || this.reloading) {
       this.reloadPending = true;
-      this.log.info('SIGHUP received while a reload is in progress; reloading again after it');
+      this.log.info('SIGHUP received during start-up or a reload; reloading once it is done');
       return;
     }
 

@@ -184,6 +184,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private onWorkerMessage(slot: Slot, worker: Worker, message: WorkerMessage): void {
     switch (message.type) {
       case 'rsp:ready':
+        // A stop sent before the worker had its message listener was lost, so a
+        // worker that becomes ready during a stop is stopped instead of started.
+        if (this.stopping) {
+          sendTo(worker, { type: 'rsp:stop', drainMs: 0 });
+          break;
+        }
         sendTo(worker, { type: 'rsp:config', config: this.config, slot: slot.index, poolSize: this.slots.length });
         for (const initial of this.initialMessages(worker.id)) sendTo(worker, initial);
         break;
@@ -220,7 +226,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private checkReady(): void {
-    if (this.ready) return;
+    if (this.ready || this.stopping) return;
     const serviceCount = this.config.services.length;
     if (!this.slots.every((slot) => slot.listening.size === serviceCount)) return;
     this.ready = true;

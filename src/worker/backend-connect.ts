@@ -28,6 +28,7 @@ export function connectBackend(backend: BackendConfig, timeoutMs: number, callba
     clearTimeout(timer);
     socket.off('connect', onConnect);
     socket.off('error', onError);
+    socket.off('close', onClose);
     if (error !== undefined) {
       socket.destroy();
       callback(error, undefined);
@@ -37,9 +38,12 @@ export function connectBackend(backend: BackendConfig, timeoutMs: number, callba
   };
   const onConnect = (): void => settle(undefined);
   const onError = (error: Error): void => settle(error);
+  // destroy() during the attempt (a drain deadline) emits only 'close'.
+  const onClose = (): void => settle(new Error(`connect to ${backend.address} aborted`));
   const timer = setTimeout(() => settle(new ConnectTimeoutError(backend.address, timeoutMs)), timeoutMs);
 
   socket.once('connect', onConnect);
   socket.once('error', onError);
+  socket.once('close', onClose);
   return socket;
 }

@@ -14,6 +14,9 @@ import { readProxyHeader } from '../proxy-protocol/read-header.js';
 import type { ServiceLoad } from '../ipc/messages.js';
 import { connectBackend } from './backend-connect.js';
 
+/** Delay before waiting connections are tried again after a connect failure sent one back to the queue. */
+const QUEUE_RETRY_DELAY_MS = 250;
+
 /** How long a drain waits for cut connections to finish closing. */
 const CLOSE_WAIT_MS = 1_000;
 
@@ -87,8 +90,14 @@ export class ServiceListener {
   private readonly clientCounts = new Map<string, number>();
   /** The same counts summed over the other workers, from the primary. */
   private othersClients = new Map<string, number>();
+  /** Backends removed by a reload that still have open connections, by address. */
+  private readonly removedBackends = new Map<string, ServiceBackend>();
   /** Connections waiting for a slot, oldest first. */
   private readonly queue: Waiter[] = [];
+  private processingQueue = false;
+  private queueRetryTimer: NodeJS.Timeout | undefined;
+  /** Set by a processQueue() call made while the queue was being processed. */
+  private queueChanged = false;
   /** Called with true when this worker's counts went up, false when they went down. */
   private readonly onLoadChange: (increased: boolean) => void;
   private readonly limitView: LimitView;
@@ -148,13 +157,21 @@ export class ServiceListener {
    * kept across the reload keeps its active count, so least-connections stays right.
    */
   update(config: ServiceConfig): void {
-    const kept = new Map(this.backends.map((backend) => [backend.config.address, backend]));
+    const known = new Map(this.backends.map((backend) => [backend.config.address, backend]));
+    for (const [address, backend] of this.removedBackends) if (!known.has(address)) known.set(address, backend);
     this.backends = config.backends.map((backendConfig) => {
-      const backend = kept.get(backendConfig.address);
+      const backend = known.get(backendConfig.address);
       if (backend === undefined) return this.createBackend(backendConfig);
       backend.config = backendConfig;
       return backend;
     });
+    // A removed backend with open connections keeps its object, so its count stays
+    // right in load reports and comes back with it if a later update re-adds it.
+    const current = new Set(this.backends);
+    this.removedBackends.clear();
+    for (const backend of known.values()) {
+      if (!current.has(backend) && backend.active > 0) this.removedBackends.set(backend.config.address, backend);
+    }
     this.balancer = createBalancer(config.algorithm, this.mainBackends(), this.slot);
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), this.slot);
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
@@ -175,6 +192,7 @@ export class ServiceListener {
   load(): ServiceLoad {
     const backends: Record<string, number> = {};
     for (const backend of this.backends) if (backend.active > 0) backends[backend.config.address] = backend.active;
+    for (const backend of this.removedBackends.values()) if (backend.active > 0) backends[backend.config.address] = backend.active;
     return { backends, clients: Object.fromEntries(this.clientCounts) };
   }
 
@@ -240,10 +258,11 @@ export class ServiceListener {
     const openAtStart = this.connections.size;
     await this.waitForNoConnections(drainMs);
 
-    for (const waiter of this.queue) clearTimeout(waiter.timer);
-    this.queue.length = 0;
+    const waiters = this.queue.splice(0);
+    for (const waiter of waiters) clearTimeout(waiter.timer);
     const cut = this.connections.size;
     for (const connection of this.connections) this.abortConnection(connection);
+    for (const waiter of waiters) this.forget(waiter.connection);
     // The pumps' close callbacks, which count the cut connections and log their
     // access lines, run on later turns of the event loop.
     await this.waitForNoConnections(CLOSE_WAIT_MS);
@@ -378,8 +397,28 @@ export class ServiceListener {
     else this.queue.push(waiter);
   }
 
-  /** Starts waiting connections, oldest first, while slots are free. */
+  /**
+   * Starts waiting connections, oldest first, while slots are free. Closing a
+   * waiter calls back into this method through forget(), so a nested call only
+   * asks the running one to go on, which keeps the stack flat for any queue length.
+   */
   private processQueue(): void {
+    if (this.processingQueue) {
+      this.queueChanged = true;
+      return;
+    }
+    this.processingQueue = true;
+    try {
+      do {
+        this.queueChanged = false;
+        this.startWaiters();
+      } while (this.queueChanged);
+    } finally {
+      this.processingQueue = false;
+    }
+  }
+
+  private startWaiters(): void {
     while (this.queue.length > 0) {
       const waiter = this.queue[0]!;
       if (waiter.connection.client.destroyed) {
@@ -394,6 +433,15 @@ export class ServiceListener {
       clearTimeout(waiter.timer);
       if (result === 'no_backend') this.rejectNoBackend(waiter.connection, waiter.tried.size);
     }
+  }
+
+  private scheduleQueueRetry(): void {
+    if (this.queueRetryTimer !== undefined) return;
+    this.queueRetryTimer = setTimeout(() => {
+      this.queueRetryTimer = undefined;
+      this.processQueue();
+    }, QUEUE_RETRY_DELAY_MS);
+    this.queueRetryTimer.unref();
   }
 
   /** Closes a connection turned away by a limit, counts it and logs it (rate-limited). */
@@ -442,16 +490,23 @@ export class ServiceListener {
       if (error !== undefined || socket === undefined) {
         this.changeActive(backend, -1);
         connection.backendSocket = undefined;
+        if (connection.client.destroyed) {
+          // Aborted by a drain deadline: not a failure of the backend.
+          this.forget(connection);
+          return;
+        }
         const reason = error === undefined ? 'other' : reasonForError(error);
         backend.metrics.countError(reason);
         this.reportOutcome(backend, false, reason);
         this.logBackendFailure(backend, error, Date.now() - startedAt);
-        if (connection.client.destroyed) {
-          this.forget(connection);
-          return;
-        }
         const retry = this.tryStart(connection, tried);
-        if (retry === 'full') this.enqueue(connection, tried, true);
+        // A waiting connection forgets the failed backend, so that it cannot block
+        // the queue head while that backend has free slots again. No event announces
+        // that the backend recovered, so the queue is tried again after a short delay.
+        if (retry === 'full') {
+          this.enqueue(connection, new Set(), true);
+          this.scheduleQueueRetry();
+        }
         else if (retry === 'no_backend') this.rejectNoBackend(connection, tried.size);
         return;
       }
@@ -487,6 +542,9 @@ export class ServiceListener {
 
   private changeActive(backend: ServiceBackend, delta: number): void {
     backend.active += delta;
+    if (backend.active === 0 && this.removedBackends.get(backend.config.address) === backend) {
+      this.removedBackends.delete(backend.config.address);
+    }
     if (this.needsClusterCounts()) this.onLoadChange(delta > 0);
   }
 

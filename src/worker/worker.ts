@@ -74,6 +74,7 @@ class WorkerState {
   private readonly metrics: WorkerMetrics;
   private listeners: ServiceListener[] = [];
   private config: Config | undefined;
+  private started = false;
   private stopping = false;
   /** Health states that arrived before the listeners existed. */
   private pendingHealth: readonly BackendState[] | undefined;
@@ -99,7 +100,8 @@ class WorkerState {
   }
 
   async start(config: Config, slot: number, poolSize: number): Promise<void> {
-    if (this.config !== undefined) return;
+    if (this.started || this.stopping) return;
+    this.started = true;
     this.config = config;
     this.limitView.workers = poolSize;
     this.listeners = config.services.map(
@@ -162,7 +164,9 @@ class WorkerState {
 
   /** Applies a reloaded config whose services listen where the running ones do. */
   update(config: Config): void {
-    if (this.stopping) return;
+    // An update that arrives before the config is ignored: the config the primary
+    // sends in reply to rsp:ready is already the updated one.
+    if (this.stopping || !this.started) return;
     const byName = new Map(this.listeners.map((listener) => [listener.config.name, listener]));
     for (const service of config.services) {
       const listener = byName.get(service.name);

@@ -222,14 +222,24 @@ export function startIdentifyBackend(options: IdentifyOptions): Promise<Backend>
   });
 }
 
-/** Returns a port on 127.0.0.1 where nothing listens, found by binding port 0 and closing the server again. */
+/** Returns a port on `host` where nothing listens, found by binding a random port below the ephemeral range and closing it again. */
+const CLOSED_PORT_LOW = 20_000;
+const CLOSED_PORT_HIGH = 32_000;
+
 export async function findClosedPort(host = '127.0.0.1'): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  // The port comes from below Linux's default ephemeral range (32768-60999), so a
+  // server that another test file binds to port 0 meanwhile cannot take it and
+  // turn the "closed" backend into one that accepts.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = CLOSED_PORT_LOW + Math.floor(Math.random() * (CLOSED_PORT_HIGH - CLOSED_PORT_LOW));
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, host, () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+  throw new Error(`no free port found on ${host} between ${CLOSED_PORT_LOW} and ${CLOSED_PORT_HIGH}`);
 }

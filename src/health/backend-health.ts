@@ -15,6 +15,11 @@ export class BackendHealth {
   private checkFailures = 0;
   private passiveFailures = 0;
 
+  /** Whether connection failures were reported since the last success, so a success would matter. */
+  get failingOnTraffic(): boolean {
+    return this.passiveFailures > 0;
+  }
+
   /** Records an active check result; returns the flip when it crossed `rise` or `fall`. */
   recordCheck(ok: boolean, reason: string, check: HealthCheckConfig): HealthFlip | undefined {
     if (ok) {

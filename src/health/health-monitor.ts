@@ -10,6 +10,12 @@ export interface BackendState {
   readonly service: string;
   readonly backend: string;
   readonly up: boolean;
+  /**
+   * Connection failures were reported since the last success. Workers then report
+   * their next clean connection to this backend, so successes seen by any worker
+   * break the run of failures.
+   */
+  readonly failing: boolean;
 }
 
 export interface HealthChange extends BackendState {
@@ -29,7 +35,7 @@ interface Entry {
   generation: number;
 }
 
-export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange] }> {
+export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]; failingChange: [] }> {
   private readonly entries = new Map<string, Entry>();
   private stopped = false;
 
@@ -89,8 +95,12 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
     const entry = this.entries.get(entryKey(service, backend));
     const passive = entry?.service.passiveCheck;
     if (entry === undefined || passive === null || passive === undefined) return;
+    const wasFailing = entry.health.failingOnTraffic;
     const flip = entry.health.recordTraffic(ok, reason, passive);
-    if (flip === undefined) return;
+    if (flip === undefined) {
+      if (entry.health.failingOnTraffic !== wasFailing) this.emit('failingChange');
+      return;
+    }
     this.emitChange(entry, flip);
     if (!flip.up && entry.service.healthCheck === null) this.startCooldown(entry, passive.cooldownMs);
   }
@@ -100,6 +110,7 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
       service: entry.service.name,
       backend: entry.backend.address,
       up: entry.health.up,
+      failing: entry.health.failingOnTraffic,
     }));
   }
 
@@ -150,6 +161,7 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
       service: entry.service.name,
       backend: entry.backend.address,
       up: flip.up,
+      failing: entry.health.failingOnTraffic,
       reason: flip.reason,
       upCount: siblings.filter((other) => other.health.up).length,
       total: siblings.length,

@@ -70,6 +70,7 @@ class Primary {
     this.clusterMetrics = new ClusterMetrics(this.registry);
     this.pool = this.createPool(config);
     this.health.on('change', (change) => this.onHealthChange(change));
+    this.health.on('failingChange', () => this.publishHealth());
     this.discovery.on('resolution', (event) => this.onResolution(event));
     this.discovery.on('change', (effective) => this.onDiscoveryChange(effective));
   }

@@ -203,10 +203,16 @@ export class ServiceListener {
     this.processQueue();
   }
 
-  /** Applies the primary's health view: a backend marked down takes no new connections. */
-  setHealth(health: ReadonlyMap<string, boolean>): void {
+  /**
+   * Applies the primary's health view: a backend marked down takes no new
+   * connections, and this worker reports its next clean connection to a `failing` one.
+   */
+  setHealth(health: ReadonlyMap<string, boolean>, failing: ReadonlySet<string>): void {
     this.health = new Map(health);
-    for (const backend of this.backends) backend.up = this.health.get(backend.config.address) ?? true;
+    for (const backend of this.backends) {
+      backend.up = this.health.get(backend.config.address) ?? true;
+      if (failing.has(backend.config.address)) backend.reportedFailure = true;
+    }
     this.processQueue();
   }
 

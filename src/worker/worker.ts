@@ -158,7 +158,11 @@ class WorkerState {
     }
     for (const listener of this.listeners) {
       const name = listener.config.name;
-      listener.setHealth(new Map(states.filter((state) => state.service === name).map((state) => [state.backend, state.up])));
+      const own = states.filter((state) => state.service === name);
+      listener.setHealth(
+        new Map(own.map((state) => [state.backend, state.up])),
+        new Set(own.filter((state) => state.failing).map((state) => state.backend)),
+      );
     }
   }
 

@@ -73,6 +73,34 @@ describe('passive health check', () => {
     assert.ok(afterUp.sum('rsp_connection_errors_total', { backend: refusing, reason: 'refused' }) > 3);
   });
 
+  test('counts successes of other workers', async (t) => {
+    let flaky = await startNamedBackend('flaky');
+    const port = flaky.port;
+    t.after(() => flaky.close());
+    const rsp = await startRsp({
+      config: healthConfig({ services: { web: [flaky.address] }, passiveCheck: { failures: 3, cooldown: 30 } }),
+      workers: 2,
+    });
+    t.after(() => rsp.stop());
+
+    // The primary hands sequential connections to the two workers in turn, so the
+    // clients below alternate between worker A and worker B.
+    assert.deepEqual(await collectReplies(rsp.port, 1), ['flaky']); // A: success, not reported
+    await flaky.close();
+    await collectReplies(rsp.port, 1); // B: failure 1
+    await sleep(300);
+    flaky = await startNamedBackend('flaky', port);
+    // A never failed itself, but the primary told it that failures are pending, so
+    // it reports this success and the run of failures starts again.
+    assert.deepEqual(await collectReplies(rsp.port, 1), ['flaky']);
+    await sleep(300);
+    await flaky.close();
+    await collectReplies(rsp.port, 2); // B, then A: failures 1 and 2 of a new run
+    await sleep(500);
+
+    assert.deepEqual(healthLines(rsp, flaky.address, 'backend is down'), []);
+  });
+
   test('marks resetting backend down', async (t) => {
     const good = await startNamedBackend('good');
     t.after(() => good.close());

@@ -2,7 +2,7 @@
 // timers, takes the passive reports of workers, and emits a change event on each
 // flip. State is keyed by service and backend address, so it survives reloads.
 import { EventEmitter } from 'node:events';
-import type { BackendConfig, Config, ServiceConfig } from '../config/types.js';
+import type { BackendConfig, Config, HealthCheckConfig, ServiceConfig } from '../config/types.js';
 import { BackendHealth, type HealthFlip } from './backend-health.js';
 import { runTcpCheck } from './tcp-check.js';
 
@@ -47,13 +47,16 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
         const key = entryKey(service.name, backend.address);
         wanted.add(key);
         let entry = this.entries.get(key);
+        // A kept backend whose check settings did not change keeps its check loop,
+        // so frequent reloads or DNS changes do not keep resetting the schedule.
+        const restart = entry === undefined || !sameHealthCheck(entry.service.healthCheck, service.healthCheck);
         if (entry === undefined) {
           entry = { service, backend, health: new BackendHealth(), checkTimer: undefined, cooldownTimer: undefined, generation: 0 };
           this.entries.set(key, entry);
         }
         entry.service = service;
         entry.backend = backend;
-        this.schedule(entry, true);
+        if (restart) this.schedule(entry, true);
       }
     }
     for (const [key, entry] of this.entries) {
@@ -167,6 +170,18 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
       total: siblings.length,
     });
   }
+}
+
+function sameHealthCheck(a: HealthCheckConfig | null, b: HealthCheckConfig | null): boolean {
+  if (a === null || b === null) return a === b;
+  return (
+    a.intervalMs === b.intervalMs &&
+    a.timeoutMs === b.timeoutMs &&
+    a.rise === b.rise &&
+    a.fall === b.fall &&
+    a.send === b.send &&
+    a.expect === b.expect
+  );
 }
 
 function entryKey(service: string, backend: string): string {

@@ -1,33 +1,16 @@
 // loadConfig end to end: the three config forms, the Lua sandbox, and the read,
 // Lua and budget errors. Config files are written to a temporary directory.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ConfigError, ErrorCodes } from '../../src/errors.js';
 import { DEFAULT_INSTRUCTION_BUDGET } from '../../src/config/lua.js';
 import { loadConfig } from '../../src/config/load.js';
 import { DEFAULT_METRICS, DEFAULT_PASSIVE_CHECK, DEFAULT_TIMEOUTS, type Config } from '../../src/config/types.js';
+import { useConfigFiles } from '../helpers/config-files.js';
 
-let directory: string;
-let fileCount = 0;
-
-before(() => {
-  directory = mkdtempSync(join(tmpdir(), 'rsp-config-load-'));
-});
-after(() => {
-  rmSync(directory, { recursive: true, force: true });
-});
-
-/** Writes `text` to a new file in the test directory and returns its path. */
-function writeConfig(text: string): string {
-  fileCount += 1;
-  const file = join(directory, `site-${fileCount}.lua`);
-  writeFileSync(file, text);
-  return file;
-}
+const { writeConfig } = useConfigFiles('rsp-config-load-');
 
 /** Runs loadConfig and returns the ConfigError it throws. */
 function loadError(file: string, budget?: number): ConfigError {
@@ -317,7 +300,7 @@ describe('Lua evaluation', () => {
 
 describe('loadConfig errors', () => {
   test('missing file', () => {
-    const file = join(directory, 'missing.lua');
+    const file = join(dirname(writeConfig('')), 'missing.lua');
     const error = loadError(file);
     assert.equal(error.code, ErrorCodes.CONFIG_READ);
     assert.equal(error.message, `failed to read config file ${file}: ENOENT: no such file or directory`);

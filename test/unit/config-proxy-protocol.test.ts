@@ -2,64 +2,15 @@
 // them: defaults, top-level, service and backend overrides, network
 // normalization, and the exact messages for invalid values.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { ConfigError, ErrorCodes } from '../../src/errors.js';
-import { loadConfig } from '../../src/config/load.js';
-import type { Config, ServiceConfig } from '../../src/config/types.js';
+import { describe, test } from 'node:test';
+import type { ServiceConfig } from '../../src/config/types.js';
+import { useConfigFiles, serviceNamed } from '../helpers/config-files.js';
 
-let directory: string;
-let fileCount = 0;
-
-before(() => {
-  directory = mkdtempSync(join(tmpdir(), 'rsp-config-proxy-protocol-'));
-});
-after(() => {
-  rmSync(directory, { recursive: true, force: true });
-});
-
-function writeConfig(text: string): string {
-  fileCount += 1;
-  const file = join(directory, `site-${fileCount}.lua`);
-  writeFileSync(file, text);
-  return file;
-}
-
-function load(text: string): Config {
-  return loadConfig(writeConfig(text));
-}
-
-function service(config: Config, name: string): ServiceConfig {
-  const found = config.services.find((candidate) => candidate.name === name);
-  assert.ok(found, `no service named ${name} in ${config.services.map((candidate) => candidate.name).join(', ')}`);
-  return found;
-}
+const { assertIssues, load } = useConfigFiles('rsp-config-proxy-protocol-');
 
 /** `proxyProtocol` of each backend, keyed by backend address. */
 function proxyProtocols(serviceConfig: ServiceConfig): Record<string, string | null> {
   return Object.fromEntries(serviceConfig.backends.map((backend) => [backend.address, backend.proxyProtocol]));
-}
-
-/**
- * Loads `text` and asserts that it fails validation with exactly `expected`
- * messages, in order, each given without the `<file>: ` prefix.
- */
-function assertIssues(text: string, expected: readonly string[]): void {
-  const file = writeConfig(text);
-  let caught: unknown;
-  try {
-    loadConfig(file);
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-  assert.equal(caught.code, ErrorCodes.CONFIG_INVALID);
-  assert.deepEqual(
-    caught.issues.map((issue) => issue.message),
-    expected.map((line) => `${file}: ${line}`),
-  );
 }
 
 const SERVICE = 'listen = 8000\nbackends = { "10.0.0.1:80" }\nmetrics = false\n';
@@ -67,17 +18,17 @@ const SERVICE = 'listen = 8000\nbackends = { "10.0.0.1:80" }\nmetrics = false\n'
 describe('proxy_protocol resolution', () => {
   test('off by default', () => {
     const config = load('listen = 8000\nbackends = { "10.0.0.1:80", { address = "10.0.0.2:80", weight = 2 } }\nmetrics = false\n');
-    assert.deepEqual(proxyProtocols(service(config, 'default')), { '10.0.0.1:80': null, '10.0.0.2:80': null });
+    assert.deepEqual(proxyProtocols(serviceNamed(config, 'default')), { '10.0.0.1:80': null, '10.0.0.2:80': null });
   });
 
   test('top level applies to every backend', () => {
     const config = load('listen = 8000\nbackends = { "10.0.0.1:80", { address = "10.0.0.2:80", weight = 2 } }\nproxy_protocol = "v1"\nmetrics = false\n');
-    assert.deepEqual(proxyProtocols(service(config, 'default')), { '10.0.0.1:80': 'v1', '10.0.0.2:80': 'v1' });
+    assert.deepEqual(proxyProtocols(serviceNamed(config, 'default')), { '10.0.0.1:80': 'v1', '10.0.0.2:80': 'v1' });
   });
 
   test('legacy form takes the top level', () => {
     const config = load('listenPort = "8000"\nbackendAddress = "10.0.0.1"\nbackendPort = "80"\nproxy_protocol = "v2"\nmetrics = false\n');
-    assert.deepEqual(proxyProtocols(service(config, 'default')), { '10.0.0.1:80': 'v2' });
+    assert.deepEqual(proxyProtocols(serviceNamed(config, 'default')), { '10.0.0.1:80': 'v2' });
   });
 
   test('service and backend overrides', () => {
@@ -104,14 +55,14 @@ describe('proxy_protocol resolution', () => {
       }
     `);
 
-    assert.deepEqual(proxyProtocols(service(config, 'inherits')), { '10.0.0.1:80': 'v1' });
-    assert.deepEqual(proxyProtocols(service(config, 'service_v2')), {
+    assert.deepEqual(proxyProtocols(serviceNamed(config, 'inherits')), { '10.0.0.1:80': 'v1' });
+    assert.deepEqual(proxyProtocols(serviceNamed(config, 'service_v2')), {
       '10.0.0.2:80': 'v2',
       '10.0.0.3:80': 'v1',
       '10.0.0.4:80': null,
       '10.0.0.5:80': 'v2',
     });
-    assert.deepEqual(proxyProtocols(service(config, 'service_off')), { '10.0.0.6:80': null, '10.0.0.7:80': 'v2' });
+    assert.deepEqual(proxyProtocols(serviceNamed(config, 'service_off')), { '10.0.0.6:80': null, '10.0.0.7:80': 'v2' });
   });
 
   test('backend false beats service v2', () => {
@@ -121,7 +72,7 @@ describe('proxy_protocol resolution', () => {
         web = { listen = 8000, proxy_protocol = "v2", backends = { { address = "10.0.0.1:80", proxy_protocol = false } } },
       }
     `);
-    const backend = service(config, 'web').backends[0];
+    const backend = serviceNamed(config, 'web').backends[0];
     assert.equal(backend?.proxyProtocol, null);
     assert.equal(backend?.weight, 1);
     assert.equal(backend?.backup, false);
@@ -130,12 +81,12 @@ describe('proxy_protocol resolution', () => {
 
 describe('accept_proxy_protocol resolution', () => {
   test('off by default', () => {
-    assert.equal(service(load(SERVICE), 'default').acceptProxyFrom, null);
+    assert.equal(serviceNamed(load(SERVICE), 'default').acceptProxyFrom, null);
   });
 
   test('normalizes addresses to networks', () => {
     const config = load(`${SERVICE}accept_proxy_protocol = { "127.0.0.1", "::1", "10.0.0.0/8", "2001:db8::/32", "192.0.2.1/32", "0.0.0.0/0" }\n`);
-    assert.deepEqual(service(config, 'default').acceptProxyFrom, [
+    assert.deepEqual(serviceNamed(config, 'default').acceptProxyFrom, [
       '127.0.0.1/32',
       '::1/128',
       '10.0.0.0/8',
@@ -146,7 +97,7 @@ describe('accept_proxy_protocol resolution', () => {
   });
 
   test('false turns it off', () => {
-    assert.equal(service(load(`${SERVICE}accept_proxy_protocol = false\n`), 'default').acceptProxyFrom, null);
+    assert.equal(serviceNamed(load(`${SERVICE}accept_proxy_protocol = false\n`), 'default').acceptProxyFrom, null);
   });
 
   test('service overrides the top level', () => {
@@ -160,9 +111,9 @@ describe('accept_proxy_protocol resolution', () => {
       }
     `);
 
-    assert.deepEqual(service(config, 'inherits').acceptProxyFrom, ['10.0.0.0/8']);
-    assert.deepEqual(service(config, 'own').acceptProxyFrom, ['127.0.0.1/32']);
-    assert.equal(service(config, 'off').acceptProxyFrom, null);
+    assert.deepEqual(serviceNamed(config, 'inherits').acceptProxyFrom, ['10.0.0.0/8']);
+    assert.deepEqual(serviceNamed(config, 'own').acceptProxyFrom, ['127.0.0.1/32']);
+    assert.equal(serviceNamed(config, 'off').acceptProxyFrom, null);
   });
 });
 

@@ -2,64 +2,15 @@
 // service and top level, `resolve_interval`, `resolvers`, and the exact messages
 // for invalid values.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { ConfigError, ErrorCodes } from '../../src/errors.js';
-import { loadConfig } from '../../src/config/load.js';
-import type { Config, ServiceConfig } from '../../src/config/types.js';
+import { describe, test } from 'node:test';
+import type { ServiceConfig } from '../../src/config/types.js';
+import { useConfigFiles, serviceNamed } from '../helpers/config-files.js';
 
-let directory: string;
-let fileCount = 0;
-
-before(() => {
-  directory = mkdtempSync(join(tmpdir(), 'rsp-config-resolve-'));
-});
-after(() => {
-  rmSync(directory, { recursive: true, force: true });
-});
-
-function writeConfig(text: string): string {
-  fileCount += 1;
-  const file = join(directory, `site-${fileCount}.lua`);
-  writeFileSync(file, text);
-  return file;
-}
-
-function load(text: string): Config {
-  return loadConfig(writeConfig(text));
-}
-
-function service(config: Config, name: string): ServiceConfig {
-  const found = config.services.find((candidate) => candidate.name === name);
-  assert.ok(found, `no service named ${name} in ${config.services.map((candidate) => candidate.name).join(', ')}`);
-  return found;
-}
+const { assertIssues, load } = useConfigFiles('rsp-config-resolve-');
 
 /** `resolve` of each backend, keyed by backend address. */
 function resolveFlags(serviceConfig: ServiceConfig): Record<string, boolean> {
   return Object.fromEntries(serviceConfig.backends.map((backend) => [backend.address, backend.resolve]));
-}
-
-/**
- * Loads `text` and asserts that it fails validation with exactly `expected`
- * messages, in order, each given without the `<file>: ` prefix.
- */
-function assertIssues(text: string, expected: readonly string[]): void {
-  const file = writeConfig(text);
-  let caught: unknown;
-  try {
-    loadConfig(file);
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-  assert.equal(caught.code, ErrorCodes.CONFIG_INVALID);
-  assert.deepEqual(
-    caught.issues.map((issue) => issue.message),
-    expected.map((line) => `${file}: ${line}`),
-  );
 }
 
 const HEAD = 'listen = 8000\nmetrics = false\n';
@@ -67,17 +18,17 @@ const HEAD = 'listen = 8000\nmetrics = false\n';
 describe('backend resolve', () => {
   test('off by default', () => {
     const config = load(`${HEAD}backends = { "app.test:80", { address = "db.test:5432", weight = 2 }, "10.0.0.1:80" }\n`);
-    assert.deepEqual(resolveFlags(service(config, 'default')), { 'app.test:80': false, 'db.test:5432': false, '10.0.0.1:80': false });
+    assert.deepEqual(resolveFlags(serviceNamed(config, 'default')), { 'app.test:80': false, 'db.test:5432': false, '10.0.0.1:80': false });
   });
 
   test('backend table turns it on', () => {
     const config = load(`${HEAD}backends = { { address = "app.test:80", resolve = true }, "db.test:5432" }\n`);
-    assert.deepEqual(resolveFlags(service(config, 'default')), { 'app.test:80': true, 'db.test:5432': false });
+    assert.deepEqual(resolveFlags(serviceNamed(config, 'default')), { 'app.test:80': true, 'db.test:5432': false });
   });
 
   test('keeps weight and other options', () => {
     const config = load(`${HEAD}backends = { "10.0.0.1:80", { address = "App.Test:80", resolve = true, weight = 3, backup = true } }\n`);
-    const backend = service(config, 'default').backends[1];
+    const backend = serviceNamed(config, 'default').backends[1];
     assert.ok(backend);
     assert.equal(backend.address, 'app.test:80');
     assert.equal(backend.host, 'app.test');
@@ -116,7 +67,7 @@ describe('backend resolve', () => {
 describe('service-wide resolve', () => {
   test('top level applies to hostnames only', () => {
     const config = load(`${HEAD}resolve = true\nbackends = { "app.test:80", "10.0.0.1:80", "[::1]:80", { address = "db.test:5432", weight = 2 } }\n`);
-    assert.deepEqual(resolveFlags(service(config, 'default')), {
+    assert.deepEqual(resolveFlags(serviceNamed(config, 'default')), {
       'app.test:80': true,
       '10.0.0.1:80': false,
       '[::1]:80': false,
@@ -126,7 +77,7 @@ describe('service-wide resolve', () => {
 
   test('backend false beats service true', () => {
     const config = load(`${HEAD}resolve = true\nbackends = { "app.test:80", { address = "db.test:5432", resolve = false } }\n`);
-    assert.deepEqual(resolveFlags(service(config, 'default')), { 'app.test:80': true, 'db.test:5432': false });
+    assert.deepEqual(resolveFlags(serviceNamed(config, 'default')), { 'app.test:80': true, 'db.test:5432': false });
   });
 
   test('service setting overrides the top level', () => {
@@ -139,14 +90,14 @@ describe('service-wide resolve', () => {
         on = { listen = 8003, resolve = true, backends = { "app.test:80", "10.0.0.2:80" } },
       }
     `);
-    assert.deepEqual(resolveFlags(service(config, 'inherits')), { 'app.test:80': true, '10.0.0.1:80': false });
-    assert.deepEqual(resolveFlags(service(config, 'off')), { 'app.test:80': false, 'db.test:80': true });
-    assert.deepEqual(resolveFlags(service(config, 'on')), { 'app.test:80': true, '10.0.0.2:80': false });
+    assert.deepEqual(resolveFlags(serviceNamed(config, 'inherits')), { 'app.test:80': true, '10.0.0.1:80': false });
+    assert.deepEqual(resolveFlags(serviceNamed(config, 'off')), { 'app.test:80': false, 'db.test:80': true });
+    assert.deepEqual(resolveFlags(serviceNamed(config, 'on')), { 'app.test:80': true, '10.0.0.2:80': false });
   });
 
   test('legacy form takes the top level', () => {
     const config = load('metrics = false\nresolve = true\nlistenPort = "8000"\nbackendAddress = "app.test"\nbackendPort = "80"\n');
-    assert.deepEqual(resolveFlags(service(config, 'default')), { 'app.test:80': true });
+    assert.deepEqual(resolveFlags(serviceNamed(config, 'default')), { 'app.test:80': true });
   });
 
   test('non-boolean service setting is rejected', () => {
@@ -159,17 +110,17 @@ describe('service-wide resolve', () => {
 describe('resolve_interval', () => {
   test('defaults to 5 seconds', () => {
     const config = load(`${HEAD}backends = { { address = "app.test:80", resolve = true } }\n`);
-    assert.equal(service(config, 'default').resolveIntervalMs, 5_000);
+    assert.equal(serviceNamed(config, 'default').resolveIntervalMs, 5_000);
   });
 
   test('seconds become milliseconds', () => {
     const config = load(`${HEAD}resolve_interval = 2.5\nbackends = { "app.test:80" }\n`);
-    assert.equal(service(config, 'default').resolveIntervalMs, 2_500);
+    assert.equal(serviceNamed(config, 'default').resolveIntervalMs, 2_500);
   });
 
   test('accepts the 1 second minimum', () => {
     const config = load(`${HEAD}resolve_interval = 1\nbackends = { "app.test:80" }\n`);
-    assert.equal(service(config, 'default').resolveIntervalMs, 1_000);
+    assert.equal(serviceNamed(config, 'default').resolveIntervalMs, 1_000);
   });
 
   test('service overrides the top level', () => {
@@ -181,8 +132,8 @@ describe('resolve_interval', () => {
         fast = { listen = 8002, resolve_interval = 2, backends = { "app.test:80" } },
       }
     `);
-    assert.equal(service(config, 'inherits').resolveIntervalMs, 30_000);
-    assert.equal(service(config, 'fast').resolveIntervalMs, 2_000);
+    assert.equal(serviceNamed(config, 'inherits').resolveIntervalMs, 30_000);
+    assert.equal(serviceNamed(config, 'fast').resolveIntervalMs, 2_000);
   });
 
   test('below 1 second is rejected', () => {

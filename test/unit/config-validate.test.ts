@@ -1,50 +1,12 @@
 // Validation messages of loadConfig: each test asserts the exact text an
 // operator reads, and that every problem of a file is reported at once.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { ConfigError, ErrorCodes } from '../../src/errors.js';
+import { describe, test } from 'node:test';
+import { ConfigError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config/load.js';
+import { useConfigFiles } from '../helpers/config-files.js';
 
-let directory: string;
-let fileCount = 0;
-
-before(() => {
-  directory = mkdtempSync(join(tmpdir(), 'rsp-config-validate-'));
-});
-after(() => {
-  rmSync(directory, { recursive: true, force: true });
-});
-
-function writeConfig(text: string): string {
-  fileCount += 1;
-  const file = join(directory, `site-${fileCount}.lua`);
-  writeFileSync(file, text);
-  return file;
-}
-
-/**
- * Loads `text` and asserts that it fails validation with exactly `expected`
- * messages, in order. Each expected line is given without the `<file>: ` prefix.
- */
-function assertIssues(text: string, expected: readonly string[]): void {
-  const file = writeConfig(text);
-  let caught: unknown;
-  try {
-    loadConfig(file);
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-  assert.equal(caught.code, ErrorCodes.CONFIG_INVALID);
-  assert.deepEqual(
-    caught.issues.map((issue) => issue.message),
-    expected.map((line) => `${file}: ${line}`),
-  );
-  assert.equal(caught.message, expected.map((line) => `${file}: ${line}`).join('\n'));
-}
+const { writeConfig, assertIssues } = useConfigFiles('rsp-config-validate-');
 
 const SERVICE = 'listen = 8000\nbackends = { "10.0.0.1:80" }\n';
 

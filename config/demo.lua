@@ -1,6 +1,6 @@
 -- The quick-start config: `npm run demo` starts two demo HTTP backends on
 -- 127.0.0.1:8081 and 127.0.0.1:8082, then rsp with this file.
--- Try: curl localhost:8000 (several times; the answers alternate).
+-- Try: curl localhost:8000 (several times; the responses alternate).
 
 -- NOTE: round-robin rotates inside each worker, so with several workers the
 -- order that sequential requests see depends on which worker accepts each one.

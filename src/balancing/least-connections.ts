@@ -1,5 +1,5 @@
 // Weighted least-connections: the backend with the fewest open connections across
-// the cluster per unit of weight gets the next connection; ties go to the backends
+// the cluster per unit of weight gets the next connection. Ties go to the backends
 // in turn.
 import { clusterActive, isSelectable, type BalancedBackend, type Balancer } from './balancer.js';
 

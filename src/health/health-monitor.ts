@@ -68,9 +68,9 @@ export class HealthMonitor extends EventEmitter<{ change: [change: HealthChange]
   }
 
   /**
-   * A backend that is down while its service has no active checks (a reload turned
-   * them off) can only come back through the passive cool-down, or at once when
-   * passive checks are off too.
+   * Brings back a backend that is down while its service has no active checks (a
+   * reload turned them off): through the passive cool-down, or at once when passive
+   * checks are off too.
    */
   private releaseWithoutChecks(entry: Entry): void {
     if (entry.health.up || entry.service.healthCheck !== null || entry.cooldownTimer !== undefined) return;

@@ -2,8 +2,8 @@
 // snapshots on request and every few seconds. A scrape sums the latest snapshot
 // of each live worker, the counters of workers that have exited, and the
 // primary's own registry. This replaces prom-client's clusterMetrics(), which
-// forgets a dead worker's counters (so totals would go backwards) and fails the
-// whole scrape after 5 s when one worker does not answer.
+// drops a dead worker's counters (so totals would go backwards) and fails the
+// whole scrape after 5 s when one worker does not reply.
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
 export type MetricSnapshot = MetricObjectWithValues<MetricValue<string>>[];

@@ -10,7 +10,7 @@ export interface MetricsServerHandlers {
   renderMetrics(): Promise<{ contentType: string; body: string }>;
   /** Returns why rsp is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
-  /** Called for a failed render, which is answered with 500. */
+  /** Called for a failed render; the response is a 500. */
   onRenderError(error: unknown): void;
 }
 

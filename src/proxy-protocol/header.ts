@@ -16,7 +16,7 @@ export interface ProxiedAddresses {
 
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1_PREFIX = Buffer.from('PROXY ');
-/** The longest v1 header, "PROXY UNKNOWN" with two IPv6 addresses and ports, including CRLF. */
+/** Maximum length of a v1 header ("PROXY UNKNOWN" with two IPv6 addresses and ports), including CRLF. */
 const V1_MAX_LENGTH = 107;
 const V2_HEADER_LENGTH = 16;
 /** Largest v2 address block rsp accepts; real headers with TLVs stay far below it. */

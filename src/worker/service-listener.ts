@@ -406,7 +406,7 @@ export class ServiceListener {
   /**
    * Starts waiting connections, oldest first, while slots are free. Closing a
    * waiter calls back into this method through forget(), so a nested call only
-   * asks the running one to go on, which keeps the stack flat for any queue length.
+   * sets a flag for the running one to loop again, which keeps the stack flat.
    */
   private processQueue(): void {
     if (this.processingQueue) {
@@ -506,8 +506,8 @@ export class ServiceListener {
         this.reportOutcome(backend, false, reason);
         this.logBackendFailure(backend, error, Date.now() - startedAt);
         const retry = this.tryStart(connection, tried);
-        // A waiting connection forgets the failed backend, so that it cannot block
-        // the queue head while that backend has free slots again. No event announces
+        // A waiting connection drops the failed backend from its tried set, so it
+        // cannot block the queue head once that backend has free slots again. No event announces
         // that the backend recovered, so the queue is tried again after a short delay.
         if (retry === 'full') {
           this.enqueue(connection, new Set(), true);

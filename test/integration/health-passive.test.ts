@@ -90,7 +90,7 @@ describe('passive health check', () => {
     await collectReplies(rsp.port, 1); // B: failure 1
     await sleep(300);
     flaky = await startNamedBackend('flaky', port);
-    // A never failed itself, but the primary told it that failures are pending, so
+    // A never failed itself, but the primary sent it the pending failures, so
     // it reports this success and the run of failures starts again.
     assert.deepEqual(await collectReplies(rsp.port, 1), ['flaky']);
     await sleep(300);

@@ -256,12 +256,12 @@ export const ALL_TARGETS = [
   directTarget,
   haproxyTarget,
   nginxTarget,
-  rspTarget('rsp-1w', 1, 'rr', 'rsp, 1 worker, handed connections by the primary (accept = "primary")'),
-  rspTarget('rsp-2w', 2, 'rr', 'rsp, 2 workers, the primary hands out connections (accept = "primary", NODE_CLUSTER_SCHED_POLICY=rr)'),
-  rspTarget('rsp-2w-none', 2, 'none', 'rsp, 2 workers accepting from the shared socket (accept = "workers", NODE_CLUSTER_SCHED_POLICY=none)'),
-  rspTarget('rsp-1w-none', 1, 'none', 'rsp, 1 worker accepting from the shared socket (accept = "workers", NODE_CLUSTER_SCHED_POLICY=none)'),
+  rspTarget('rsp-1w', 1, 'none', 'rsp, 1 worker accepting from the listen socket (accept = "workers", the default)'),
+  rspTarget('rsp-2w', 2, 'none', 'rsp, 2 workers accepting from the shared socket (accept = "workers", the default)'),
+  rspTarget('rsp-2w-primary', 2, 'rr', 'rsp, 2 workers, the primary hands out connections (accept = "primary")'),
+  rspTarget('rsp-1w-primary', 1, 'rr', 'rsp, 1 worker, handed connections by the primary (accept = "primary")'),
   pipeTarget,
 ];
 
 /** Targets run when --targets is not given. */
-export const DEFAULT_TARGETS = ['direct', 'haproxy', 'nginx', 'rsp-1w', 'rsp-2w', 'rsp-2w-none', 'pipe'];
+export const DEFAULT_TARGETS = ['direct', 'haproxy', 'nginx', 'rsp-1w', 'rsp-2w', 'rsp-2w-primary', 'pipe'];

@@ -64,4 +64,10 @@ export interface Balancer {
    * no backend is left.
    */
   pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined;
+
+  /**
+   * Takes into account `count` connections that other workers sent to `backend`,
+   * so that selection stays even across the cluster, not only inside this worker.
+   */
+  notePicks(backend: BalancedBackend, count: number): void;
 }

@@ -31,4 +31,7 @@ export class LeastConnections implements Balancer {
     if (best !== undefined) this.nextStart = (bestIndex + 1) % count;
     return best;
   }
+
+  /** Other workers' connections reach this balancer through `othersActive` instead. */
+  notePicks(): void {}
 }

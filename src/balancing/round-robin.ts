@@ -1,5 +1,7 @@
 // Smooth weighted round-robin: a backend of weight 2 gets two of every three
-// connections, interleaved (A B A A B A ...) instead of in bursts.
+// connections, interleaved (A B A A B A ...) instead of in bursts. The picks of
+// other workers are replayed into the scores, so the whole cluster follows one
+// rotation however the connections are spread over the workers.
 import { isSelectable, type BalancedBackend, type Balancer } from './balancer.js';
 
 export class RoundRobin implements Balancer {
@@ -7,7 +9,11 @@ export class RoundRobin implements Balancer {
   /** Running score per backend, in the same order as `backends`. */
   private readonly current: number[];
 
-  /** `startOffset` picks are made and discarded up front, which rotates the sequence. */
+  /**
+   * `startOffset` picks are made and discarded up front, which rotates the
+   * sequence: workers that pick at the same time, before they learn of each
+   * other's picks, then start on different backends.
+   */
   constructor(backends: readonly BalancedBackend[], startOffset = 0) {
     this.backends = backends;
     this.current = backends.map(() => 0);
@@ -18,7 +24,9 @@ export class RoundRobin implements Balancer {
   pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {
     // Each pick raises every candidate's score by its weight, takes the highest and
     // lowers it by the total weight, so over one round each backend is picked
-    // `weight` times and a heavy backend's turns are spread out.
+    // `weight` times and a heavy backend's turns are spread out. A score is thus
+    // the backend's fair share of the picks minus the picks it got, scaled by
+    // the total weight.
     let total = 0;
     let best = -1;
     for (let i = 0; i < this.backends.length; i++) {
@@ -32,6 +40,21 @@ export class RoundRobin implements Balancer {
     if (best === -1) return undefined;
     this.current[best]! -= total;
     return this.backends[best];
+  }
+
+  notePicks(backend: BalancedBackend, count: number): void {
+    // The same score changes as `count` picks of `backend`, in one step: every
+    // candidate gains its weight per pick and `backend` gives up the total.
+    const index = this.backends.indexOf(backend);
+    if (index === -1 || count <= 0) return;
+    let total = 0;
+    for (let i = 0; i < this.backends.length; i++) {
+      const candidate = this.backends[i]!;
+      if (i !== index && !isSelectable(candidate)) continue;
+      this.current[i]! += candidate.config.weight * count;
+      total += candidate.config.weight;
+    }
+    this.current[index]! -= total * count;
   }
 }
 

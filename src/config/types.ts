@@ -111,7 +111,7 @@ export interface Config {
   readonly file: string;
   /** Worker processes from the file, or null when unset (the CLI and the CPU count decide). */
   readonly workers: number | null;
-  /** Accept mode; fixed at start because node:cluster fixes it at the first fork. Default `primary`. */
+  /** Accept mode; fixed at start because node:cluster fixes it at the first fork. Default `workers`. */
   readonly accept: AcceptMode;
   /** Address of /metrics, /healthz and /readyz, or null when `metrics = false`. Default 127.0.0.1:9100. */
   readonly metrics: Endpoint | null;

@@ -196,7 +196,7 @@ export function validateConfig(file: string, chunk: ChunkResult): Config {
   return {
     file,
     workers: top.workers ?? null,
-    accept: top.accept ?? 'primary',
+    accept: top.accept ?? 'workers',
     resolvers: top.resolvers ?? null,
     metrics,
     services: services.map((entry) => entry.service).sort(compareNames),

@@ -4,10 +4,17 @@
 import type { Config } from '../config/types.js';
 import type { BackendState } from '../health/health-monitor.js';
 import type { MetricSnapshot } from '../metrics/cluster-metrics.js';
-/** Open connections of one service, by backend address and by client address; zero entries are left out. */
+/**
+ * One service's share of the cluster load, by backend address and by client
+ * address; zero entries are left out.
+ */
 export interface ServiceLoad {
+  /** Open connections per backend. */
   readonly backends: Readonly<Record<string, number>>;
+  /** Open connections per client address, kept only with `max_connections_per_client`. */
   readonly clients: Readonly<Record<string, number>>;
+  /** Connections sent to each backend since the worker started, for the cluster-wide round-robin. */
+  readonly picks: Readonly<Record<string, number>>;
 }
 
 /** Open connections by service name: per backend address and per client address. */

@@ -1,6 +1,7 @@
 // The cluster-wide table of open connections per backend and per client address,
-// built from the workers' reports. Each worker gets the sum over the others, and
-// adds its own exact counts, so its view is stale only by the other workers' part.
+// and of round-robin picks per backend, built from the workers' reports. Each
+// worker gets the sum over the others, and adds its own exact counts, so its view
+// is stale only by the other workers' part.
 import type { ClusterLoad, ServiceLoad } from '../ipc/messages.js';
 
 export class LoadTable {
@@ -35,12 +36,13 @@ export class LoadTable {
 }
 
 function sumLoads(loads: readonly ClusterLoad[]): ClusterLoad {
-  const sum: Record<string, { backends: Record<string, number>; clients: Record<string, number> }> = {};
+  const sum: Record<string, { backends: Record<string, number>; clients: Record<string, number>; picks: Record<string, number> }> = {};
   for (const load of loads) {
     for (const [service, serviceLoad] of Object.entries(load)) {
-      const target = (sum[service] ??= { backends: {}, clients: {} });
+      const target = (sum[service] ??= { backends: {}, clients: {}, picks: {} });
       addCounts(target.backends, serviceLoad.backends, 1);
       addCounts(target.clients, serviceLoad.clients, 1);
+      addCounts(target.picks, serviceLoad.picks, 1);
     }
   }
   return sum;
@@ -51,12 +53,14 @@ function subtractLoad(total: ClusterLoad, own: ClusterLoad): ClusterLoad {
   for (const [service, serviceLoad] of Object.entries(total)) {
     const backends = { ...serviceLoad.backends };
     const clients = { ...serviceLoad.clients };
+    const picks = { ...serviceLoad.picks };
     const mine = own[service];
     if (mine !== undefined) {
       addCounts(backends, mine.backends, -1);
       addCounts(clients, mine.clients, -1);
+      addCounts(picks, mine.picks, -1);
     }
-    result[service] = { backends, clients };
+    result[service] = { backends, clients, picks };
   }
   return result;
 }

@@ -16,12 +16,17 @@ import type { HealthMessage } from '../ipc/messages.js';
 import { ClusterMetrics } from '../metrics/cluster-metrics.js';
 import { createPrimaryMetrics, type PrimaryMetrics } from '../metrics/definitions.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
+import { Throttle } from '../throttle.js';
 import { LoadTable } from './load-table.js';
 import { EXPOSE_GC_OPTION } from '../pump/read-garbage.js';
 import { WorkerPool } from './worker-pool.js';
 
-/** Load reports are batched for this long before the primary sends every worker its view. */
-const LOAD_BROADCAST_DELAY_MS = 5;
+/**
+ * The shortest time between two load broadcasts. A report after a quiet spell is
+ * passed on at the end of the event loop turn; reports that follow within this
+ * interval are batched into one broadcast at its end.
+ */
+const LOAD_BROADCAST_INTERVAL_MS = 5;
 
 /** Exit status used when a second SIGINT cuts the drain short: 128 + SIGINT. */
 const EXIT_INTERRUPTED = 130;
@@ -39,7 +44,7 @@ class Primary {
   private readonly clusterMetrics: ClusterMetrics;
   private readonly health = new HealthMonitor();
   private readonly loadTable = new LoadTable();
-  private loadBroadcastTimer: NodeJS.Timeout | undefined;
+  private readonly loadBroadcasts = new Throttle(LOAD_BROADCAST_INTERVAL_MS, () => this.broadcastLoad());
 
   /** The config as loaded from the file. */
   private config: Config;
@@ -351,17 +356,17 @@ class Primary {
     return this.allPools().reduce((sum, pool) => sum + pool.running, 0);
   }
 
-  /** Sends every worker the summed open connections of all other workers, batched. */
+  /** Sends every worker the summed load of all other workers, batched. */
   private scheduleLoadBroadcast(): void {
-    if (this.loadBroadcastTimer !== undefined) return;
-    this.loadBroadcastTimer = setTimeout(() => {
-      this.loadBroadcastTimer = undefined;
-      for (const pool of this.allPools()) {
-        for (const [workerId, others] of this.loadTable.viewsFor(pool.connectedWorkerIds())) {
-          pool.sendToWorker(workerId, { type: 'rsp:load-view', others, acknowledged: this.loadTable.sequenceOf(workerId) });
-        }
+    this.loadBroadcasts.request();
+  }
+
+  private broadcastLoad(): void {
+    for (const pool of this.allPools()) {
+      for (const [workerId, others] of this.loadTable.viewsFor(pool.connectedWorkerIds())) {
+        pool.sendToWorker(workerId, { type: 'rsp:load-view', others, acknowledged: this.loadTable.sequenceOf(workerId) });
       }
-    }, LOAD_BROADCAST_DELAY_MS);
+    }
   }
 
   /** Starts health checks for `config` and publishes the resulting states. */

@@ -32,6 +32,10 @@ interface ServiceBackend extends BalancedBackend {
   readonly metrics: BackendMetrics;
   /** Whether this worker's last passive report on the backend was a failure. */
   reportedFailure: boolean;
+  /** Connections this worker sent to the backend, reported for the cluster-wide round-robin. */
+  picks: number;
+  /** The other workers' picks of the backend in the primary's last view; undefined before the first. */
+  othersPicksSeen: number | undefined;
 }
 
 /** Receives connection outcomes for passive health checks. */
@@ -98,13 +102,18 @@ export class ServiceListener {
   private queueRetryTimer: NodeJS.Timeout | undefined;
   /** Set by a processQueue() call made while the queue was being processed. */
   private queueChanged = false;
-  /** Called with true when this worker's counts went up, false when they went down. */
+  /**
+   * Called when this worker's load changed: with true when open-connection counts
+   * went up, with false when they went down or only the round-robin picks changed.
+   */
   private readonly onLoadChange: (increased: boolean) => void;
   private readonly limitView: LimitView;
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
   /** needsClusterCounts() for the current config, computed once per config. */
   private usesClusterCounts: boolean;
+  /** Whether this worker reports its round-robin picks: round-robin with more than one worker. */
+  private sharesPicks: boolean;
   private draining = false;
   /** Connections that arrived after drain() closed the listener. */
   private acceptedWhileDraining = 0;
@@ -115,9 +124,9 @@ export class ServiceListener {
 
   /**
    * `slot` is the worker's 0-based position in its pool (see createBalancer).
-   * `onLoadChange` runs whenever this worker's open-connection counts change and
-   * the service needs cluster-wide counts (see needsClusterCounts). `limitView` is
-   * shared by every service of the worker.
+   * `onLoadChange` runs whenever the load the service shares changes (see
+   * sharesLoad). `limitView` is shared by every service of the worker, and its
+   * worker count must be set before the service is created.
    */
   constructor(
     config: ServiceConfig,
@@ -140,6 +149,7 @@ export class ServiceListener {
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), slot);
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
     this.usesClusterCounts = dependsOnClusterCounts(config);
+    this.sharesPicks = config.algorithm === 'round_robin' && limitView.workers > 1;
     // pauseOnConnect: no client byte is read before a backend is connected, so a
     // failed backend connect can be retried on another backend with nothing lost.
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onClientConnection);
@@ -177,6 +187,7 @@ export class ServiceListener {
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
     this.current = config;
     this.usesClusterCounts = dependsOnClusterCounts(config);
+    this.sharesPicks = config.algorithm === 'round_robin' && this.limitView.workers > 1;
     this.processQueue();
   }
 
@@ -188,17 +199,42 @@ export class ServiceListener {
     return this.usesClusterCounts;
   }
 
-  /** This worker's open connections of the service, without zero entries. */
-  load(): ServiceLoad {
-    const backends: Record<string, number> = {};
-    for (const backend of this.backends) if (backend.active > 0) backends[backend.config.address] = backend.active;
-    for (const backend of this.removedBackends.values()) if (backend.active > 0) backends[backend.config.address] = backend.active;
-    return { backends, clients: Object.fromEntries(this.clientCounts) };
+  /** Returns whether the primary needs this service's load: cluster-wide counts or round-robin picks. */
+  sharesLoad(): boolean {
+    return this.usesClusterCounts || this.sharesPicks;
   }
 
-  /** Applies the other workers' counts from the primary, then lets waiting connections in if slots opened. */
+  /** This worker's open connections and picks of the service, without zero entries. */
+  load(): ServiceLoad {
+    const backends: Record<string, number> = {};
+    const picks: Record<string, number> = {};
+    if (this.usesClusterCounts) {
+      for (const backend of this.backends) if (backend.active > 0) backends[backend.config.address] = backend.active;
+      for (const backend of this.removedBackends.values()) if (backend.active > 0) backends[backend.config.address] = backend.active;
+    }
+    if (this.sharesPicks) {
+      for (const backend of this.backends) if (backend.picks > 0) picks[backend.config.address] = backend.picks;
+    }
+    return { backends, clients: Object.fromEntries(this.clientCounts), picks };
+  }
+
+  /**
+   * Applies the other workers' counts from the primary, replays their new
+   * round-robin picks into this worker's rotation, then lets waiting connections
+   * in if slots opened.
+   */
   setOthersLoad(load: ServiceLoad): void {
-    for (const backend of this.backends) backend.othersActive = load.backends[backend.config.address] ?? 0;
+    for (const backend of this.backends) {
+      const address = backend.config.address;
+      backend.othersActive = load.backends[address] ?? 0;
+      const othersPicks = load.picks[address] ?? 0;
+      // The first view of a backend only sets the baseline: the picks made before
+      // this worker knew the backend are history its rotation should not repeat.
+      // The sum falls when a worker exits, which is no pick either.
+      const newPicks = othersPicks - (backend.othersPicksSeen ?? othersPicks);
+      backend.othersPicksSeen = othersPicks;
+      if (newPicks > 0) (backend.config.backup ? this.backupBalancer : this.balancer).notePicks(backend, newPicks);
+    }
     this.othersClients = new Map(Object.entries(load.clients));
     this.processQueue();
   }
@@ -225,6 +261,8 @@ export class ServiceListener {
       limitView: this.limitView,
       metrics: this.metrics.forBackend(this.current.name, backend.address),
       reportedFailure: false,
+      picks: 0,
+      othersPicksSeen: undefined,
     };
   }
 
@@ -489,6 +527,7 @@ export class ServiceListener {
   /** Connects `connection` to `backend`; on failure tries the next backend, skipping those in `tried`. */
   private connectTo(connection: Connection, backend: ServiceBackend, tried: Set<BalancedBackend>): void {
     tried.add(backend);
+    backend.picks++;
     this.changeActive(backend, 1);
     const startedAt = Date.now();
 
@@ -551,7 +590,8 @@ export class ServiceListener {
     if (backend.active === 0 && this.removedBackends.get(backend.config.address) === backend) {
       this.removedBackends.delete(backend.config.address);
     }
-    if (this.needsClusterCounts()) this.onLoadChange(delta > 0);
+    if (this.usesClusterCounts) this.onLoadChange(delta > 0);
+    else if (this.sharesPicks && delta > 0) this.onLoadChange(false);
   }
 
   private reportOutcome(backend: ServiceBackend, ok: boolean, reason: CloseReason): void {

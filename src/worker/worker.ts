@@ -9,15 +9,16 @@ import type { LimitView } from '../balancing/balancer.js';
 import type { BackendState } from '../health/health-monitor.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { enableReadGarbageCollection } from '../pump/read-garbage.js';
+import { Throttle } from '../throttle.js';
 import { ServiceListener } from './service-listener.js';
 
 const METRICS_PUSH_INTERVAL_MS = 2_000;
 /**
- * Changes to open-connection counts are batched for this long before the report to
- * the primary. With the primary's own batching, other workers see a change about
- * two of these intervals plus two IPC hops later.
+ * The shortest time between two load reports to the primary. A change after a
+ * quiet spell is reported at the end of the event loop turn; changes that follow
+ * within this interval are batched into one report at its end.
  */
-const LOAD_REPORT_DELAY_MS = 5;
+const LOAD_REPORT_INTERVAL_MS = 5;
 
 export function runWorker(): void {
   enableReadGarbageCollection();
@@ -78,7 +79,7 @@ class WorkerState {
   private stopping = false;
   /** Health states that arrived before the listeners existed. */
   private pendingHealth: readonly BackendState[] | undefined;
-  private loadReportTimer: NodeJS.Timeout | undefined;
+  private readonly loadReports = new Throttle(LOAD_REPORT_INTERVAL_MS, () => this.sendLoadReport());
   /** Sequence of the latest load report sent; the primary echoes it in its views. */
   private reportSequence = 0;
   private admittedSinceReport = false;
@@ -128,7 +129,7 @@ class WorkerState {
     // connection was admitted since.
     if (acknowledged === this.reportSequence && !this.admittedSinceReport) this.limitView.current = true;
     for (const listener of this.listeners) {
-      listener.setOthersLoad(others[listener.config.name] ?? { backends: {}, clients: {} });
+      listener.setOthersLoad(others[listener.config.name] ?? { backends: {}, clients: {}, picks: {} });
     }
   }
 
@@ -137,17 +138,17 @@ class WorkerState {
       this.limitView.current = false;
       this.admittedSinceReport = true;
     }
-    if (this.loadReportTimer !== undefined) return;
-    this.loadReportTimer = setTimeout(() => {
-      this.loadReportTimer = undefined;
-      const load: Record<string, ServiceLoad> = {};
-      for (const listener of this.listeners) {
-        if (listener.needsClusterCounts()) load[listener.config.name] = listener.load();
-      }
-      this.reportSequence++;
-      this.admittedSinceReport = false;
-      void send({ type: 'rsp:load-report', load, sequence: this.reportSequence });
-    }, LOAD_REPORT_DELAY_MS);
+    this.loadReports.request();
+  }
+
+  private sendLoadReport(): void {
+    const load: Record<string, ServiceLoad> = {};
+    for (const listener of this.listeners) {
+      if (listener.sharesLoad()) load[listener.config.name] = listener.load();
+    }
+    this.reportSequence++;
+    this.admittedSinceReport = false;
+    void send({ type: 'rsp:load-report', load, sequence: this.reportSequence });
   }
 
   /** Passes the primary's backend states to each service. */

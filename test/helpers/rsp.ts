@@ -59,6 +59,12 @@ export interface StartOptions {
   readonly workers?: number;
   /** Extra arguments placed before the config file. */
   readonly args?: readonly string[];
+  /**
+   * Sets `accept` ahead of the config. Tests whose steps need the connections
+   * spread over the workers in turn use "primary"; the default lets the kernel
+   * pick the worker.
+   */
+  readonly accept?: 'primary' | 'workers';
 }
 
 /** Writes `config` to rsp.lua in a new temporary directory. */
@@ -98,7 +104,7 @@ function parseLine(text: string): LogLine | undefined {
  * stdout and stderr in the message. The process is stopped before the rejection.
  */
 export async function startRsp(options: StartOptions): Promise<RspProcess> {
-  const configFile = writeConfigFile(options.config);
+  const configFile = writeConfigFile(options.accept === undefined ? options.config : `accept = "${options.accept}"\n${options.config}`);
   const args = [mainScript, '--workers', String(options.workers ?? 1), ...(options.args ?? []), configFile.path];
   const child = spawn(process.execPath, args, { cwd: repoRoot, env: childEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] });
 

@@ -80,6 +80,7 @@ describe('passive health check', () => {
     const rsp = await startRsp({
       config: healthConfig({ services: { web: [flaky.address] }, passiveCheck: { failures: 3, cooldown: 30 } }),
       workers: 2,
+      accept: 'primary',
     });
     t.after(() => rsp.stop());
 

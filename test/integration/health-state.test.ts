@@ -68,6 +68,7 @@ describe('health state', () => {
     const rsp = await startRsp({
       config: healthConfig({ services: { web: [good.address, dead] }, healthCheck: CHECK }),
       workers: 2,
+      accept: 'primary',
       args: ['--log-level', 'debug'],
     });
     t.after(() => rsp.stop());

@@ -63,6 +63,57 @@ describe('round robin', () => {
   });
 });
 
+describe('round robin across workers', () => {
+  /**
+   * Three workers, each with its own balancer and backend objects, pick in a fixed
+   * irregular order and replay every pick into the other two, as the load views
+   * do. Returns the picks per backend after each step.
+   */
+  function clusterPicks(weights: readonly number[], steps: number): number[][] {
+    const workers = [0, 1, 2].map((slot) => {
+      const backends = makeBackends(...weights);
+      return { backends, balancer: new RoundRobin(backends, slot) };
+    });
+    const counts = weights.map(() => 0);
+    const history: number[][] = [];
+    for (let step = 0; step < steps; step++) {
+      const picker = (step * step + 3 * step) % 7 % 3;
+      const worker = workers[picker]!;
+      const backend = worker.balancer.pick(new Set());
+      assert.ok(backend);
+      const index = worker.backends.indexOf(backend);
+      counts[index]!++;
+      workers.forEach((other, slot) => {
+        if (slot !== picker) other.balancer.notePicks(other.backends[index]!, 1);
+      });
+      history.push([...counts]);
+    }
+    return history;
+  }
+
+  for (const weights of [[1, 1, 1, 1], [2, 1], [3, 2, 1]]) {
+    test(`stays within one pick of the shares ${weights.join(':')}`, () => {
+      const total = weights.reduce((sum, weight) => sum + weight, 0);
+      clusterPicks(weights, 60).forEach((counts, step) => {
+        counts.forEach((count, index) => {
+          const share = ((step + 1) * weights[index]!) / total;
+          assert.ok(Math.abs(count - share) <= 1, `after ${step + 1} picks: ${counts.join(' ')}`);
+        });
+      });
+    });
+  }
+
+  test('replays several picks at once', () => {
+    const backends = makeBackends(1, 1, 1);
+    const balancer = new RoundRobin(backends);
+    // Other workers sent 2 to the first backend and 1 to the second, so this
+    // worker serves the backends that got fewer until all have 2, then rotates.
+    balancer.notePicks(backends[0]!, 2);
+    balancer.notePicks(backends[1]!, 1);
+    assert.deepEqual(pickSequence(balancer, 6), [2, 1, 2, 0, 1, 2]);
+  });
+});
+
 describe('least connections', () => {
   test('picks the backend with fewer connections', () => {
     const backends = makeBackends(1, 1);

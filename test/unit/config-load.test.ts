@@ -44,7 +44,7 @@ describe('top-level form', () => {
     const expected: Config = {
       file,
       workers: 4,
-      accept: 'primary',
+      accept: 'workers',
       resolvers: null,
       metrics: { host: '127.0.0.1', port: 9100 },
       services: [

@@ -1,32 +1,40 @@
-// Runs an action soon after it is requested, but at most once per interval: the
-// first request after a quiet spell runs at the end of the current event loop
-// turn, and requests during the following interval are merged into one run at
-// its end. Messages that carry a state (not events) use it to stay fresh at low
-// rates and cheap at high ones.
+// Runs an action soon after it is requested, but not more often than the
+// requests allow: the first request after a quiet spell runs at the end of the
+// current event loop turn, and a request within `intervalMs` of the last run
+// waits for the interval to pass. Requests before a run share it. Messages that
+// carry a state (not events) use it to stay fresh at low rates and cheap at
+// high ones.
 
 export class Throttle {
-  private readonly intervalMs: number;
   private readonly action: () => void;
   /** When the action last ran, from performance.now(); -Infinity before the first run. */
   private lastRun = Number.NEGATIVE_INFINITY;
-  private scheduled = false;
+  /** When the scheduled run is due, or undefined when none is scheduled. */
+  private dueAt: number | undefined;
+  private timeout: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
 
-  constructor(intervalMs: number, action: () => void) {
-    this.intervalMs = intervalMs;
+  constructor(action: () => void) {
     this.action = action;
   }
 
-  /** Asks for one run of the action; requests before it runs share that run. */
-  request(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    const wait = this.lastRun + this.intervalMs - performance.now();
-    if (wait <= 0) setImmediate(this.run);
-    else setTimeout(this.run, wait);
+  /** Asks for a run of the action no later than `intervalMs` after the last one, or now if that has passed. */
+  request(intervalMs: number): void {
+    const now = performance.now();
+    const due = Math.max(now, this.lastRun + intervalMs);
+    if (this.dueAt !== undefined && this.dueAt <= due) return;
+    clearTimeout(this.timeout);
+    this.dueAt = due;
+    if (due <= now) this.immediate ??= setImmediate(this.run);
+    else this.timeout = setTimeout(this.run, due - now);
   }
 
   private readonly run = (): void => {
-    this.scheduled = false;
+    clearTimeout(this.timeout);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.timeout = undefined;
+    this.immediate = undefined;
+    this.dueAt = undefined;
     this.lastRun = performance.now();
     this.action();
   };

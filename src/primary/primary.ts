@@ -44,7 +44,7 @@ class Primary {
   private readonly clusterMetrics: ClusterMetrics;
   private readonly health = new HealthMonitor();
   private readonly loadTable = new LoadTable();
-  private readonly loadBroadcasts = new Throttle(LOAD_BROADCAST_INTERVAL_MS, () => this.broadcastLoad());
+  private readonly loadBroadcasts = new Throttle(() => this.broadcastLoad());
 
   /** The config as loaded from the file. */
   private config: Config;
@@ -358,7 +358,7 @@ class Primary {
 
   /** Sends every worker the summed load of all other workers, batched. */
   private scheduleLoadBroadcast(): void {
-    this.loadBroadcasts.request();
+    this.loadBroadcasts.request(LOAD_BROADCAST_INTERVAL_MS);
   }
 
   private broadcastLoad(): void {

@@ -38,6 +38,12 @@ interface ServiceBackend extends BalancedBackend {
   othersPicksSeen: number | undefined;
 }
 
+/**
+ * How this worker's shared load changed: open-connection counts went `up` or
+ * `down`, or only the round-robin picks changed.
+ */
+export type LoadChange = 'up' | 'down' | 'picks';
+
 /** Receives connection outcomes for passive health checks. */
 export type TrafficReporter = (backend: string, ok: boolean, reason: CloseReason) => void;
 
@@ -102,11 +108,7 @@ export class ServiceListener {
   private queueRetryTimer: NodeJS.Timeout | undefined;
   /** Set by a processQueue() call made while the queue was being processed. */
   private queueChanged = false;
-  /**
-   * Called when this worker's load changed: with true when open-connection counts
-   * went up, with false when they went down or only the round-robin picks changed.
-   */
-  private readonly onLoadChange: (increased: boolean) => void;
+  private readonly onLoadChange: (change: LoadChange) => void;
   private readonly limitView: LimitView;
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
@@ -134,7 +136,7 @@ export class ServiceListener {
     metrics: WorkerMetrics,
     slot: number,
     reportTraffic: TrafficReporter,
-    onLoadChange: (increased: boolean) => void,
+    onLoadChange: (change: LoadChange) => void,
     limitView: LimitView,
   ) {
     this.current = config;
@@ -390,7 +392,7 @@ export class ServiceListener {
       }
       this.clientCounts.set(client, (this.clientCounts.get(client) ?? 0) + 1);
       connection.countedClient = client;
-      this.onLoadChange(true);
+      this.onLoadChange('up');
     }
 
     const tried = new Set<BalancedBackend>();
@@ -590,8 +592,8 @@ export class ServiceListener {
     if (backend.active === 0 && this.removedBackends.get(backend.config.address) === backend) {
       this.removedBackends.delete(backend.config.address);
     }
-    if (this.usesClusterCounts) this.onLoadChange(delta > 0);
-    else if (this.sharesPicks && delta > 0) this.onLoadChange(false);
+    if (this.usesClusterCounts) this.onLoadChange(delta > 0 ? 'up' : 'down');
+    else if (this.sharesPicks && delta > 0) this.onLoadChange('picks');
   }
 
   private reportOutcome(backend: ServiceBackend, ok: boolean, reason: CloseReason): void {
@@ -664,7 +666,7 @@ export class ServiceListener {
       const remaining = (this.clientCounts.get(client) ?? 1) - 1;
       if (remaining > 0) this.clientCounts.set(client, remaining);
       else this.clientCounts.delete(client);
-      this.onLoadChange(false);
+      this.onLoadChange('down');
     }
     this.processQueue();
     if (this.connections.size === 0 && this.onEmpty !== undefined) {

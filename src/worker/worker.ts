@@ -10,15 +10,22 @@ import type { BackendState } from '../health/health-monitor.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { enableReadGarbageCollection } from '../pump/read-garbage.js';
 import { Throttle } from '../throttle.js';
-import { ServiceListener } from './service-listener.js';
+import { ServiceListener, type LoadChange } from './service-listener.js';
 
 const METRICS_PUSH_INTERVAL_MS = 2_000;
 /**
- * The shortest time between two load reports to the primary. A change after a
- * quiet spell is reported at the end of the event loop turn; changes that follow
- * within this interval are batched into one report at its end.
+ * The shortest time between two load reports to the primary after a change of
+ * open-connection counts. A change after a quiet spell is reported at the end of
+ * the event loop turn; changes that follow within this interval are batched into
+ * one report at its end.
  */
 const LOAD_REPORT_INTERVAL_MS = 5;
+/**
+ * The same for round-robin picks alone. Each worker's own picks are spread evenly,
+ * so a later report only delays the correction of picks two workers made at the
+ * same time, and it saves the primary most of the messages under load.
+ */
+const PICKS_REPORT_INTERVAL_MS = 50;
 
 export function runWorker(): void {
   enableReadGarbageCollection();
@@ -79,7 +86,7 @@ class WorkerState {
   private stopping = false;
   /** Health states that arrived before the listeners existed. */
   private pendingHealth: readonly BackendState[] | undefined;
-  private readonly loadReports = new Throttle(LOAD_REPORT_INTERVAL_MS, () => this.sendLoadReport());
+  private readonly loadReports = new Throttle(() => this.sendLoadReport());
   /** Sequence of the latest load report sent; the primary echoes it in its views. */
   private reportSequence = 0;
   private admittedSinceReport = false;
@@ -115,7 +122,7 @@ class WorkerState {
           (backend, ok, reason) => {
             void send({ type: 'rsp:traffic-report', service: service.name, backend, ok, reason });
           },
-          (increased) => this.onLoadChange(increased),
+          (change) => this.onLoadChange(change),
           this.limitView,
         ),
     );
@@ -133,12 +140,12 @@ class WorkerState {
     }
   }
 
-  private onLoadChange(increased: boolean): void {
-    if (increased) {
+  private onLoadChange(change: LoadChange): void {
+    if (change === 'up') {
       this.limitView.current = false;
       this.admittedSinceReport = true;
     }
-    this.loadReports.request();
+    this.loadReports.request(change === 'picks' ? PICKS_REPORT_INTERVAL_MS : LOAD_REPORT_INTERVAL_MS);
   }
 
   private sendLoadReport(): void {

@@ -106,11 +106,12 @@ describe('round robin across workers', () => {
   test('replays several picks at once', () => {
     const backends = makeBackends(1, 1, 1);
     const balancer = new RoundRobin(backends);
-    // Other workers sent 2 to the first backend and 1 to the second, so this
-    // worker serves the backends that got fewer until all have 2, then rotates.
+    // Other workers sent 2 to the first backend and 1 to the second. This worker
+    // still sends one of each three to every backend, and starts each of its
+    // rounds with the backend the cluster served least.
     balancer.notePicks(backends[0]!, 2);
     balancer.notePicks(backends[1]!, 1);
-    assert.deepEqual(pickSequence(balancer, 6), [2, 1, 2, 0, 1, 2]);
+    assert.deepEqual(pickSequence(balancer, 6), [2, 1, 0, 2, 1, 0]);
   });
 });
 

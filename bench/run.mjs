@@ -152,15 +152,22 @@ function summarize(figures) {
     .join(', ');
 }
 
+/**
+ * Runs `scenario` against `target` `repeat` times and merges the figures. Each
+ * repeat gets a fresh proxy: memory figures (D, E) measured on a process that
+ * already served an earlier repeat would only show what that repeat left unused.
+ */
 async function measure(target, scenario, settings, context, repeat) {
-  const started = { ...(await target.start(context)), direct: target.direct === true };
-  try {
-    const runs = [];
-    for (let i = 0; i < repeat; i++) runs.push(await scenario.run(started, settings, context));
-    return mergeRepeats(runs);
-  } finally {
-    if (started.handle !== undefined) await stopProcess(started.handle, { graceMs: 5000 });
+  const runs = [];
+  for (let i = 0; i < repeat; i++) {
+    const started = { ...(await target.start(context)), direct: target.direct === true };
+    try {
+      runs.push(await scenario.run(started, settings, context));
+    } finally {
+      if (started.handle !== undefined) await stopProcess(started.handle, { graceMs: 5000 });
+    }
   }
+  return mergeRepeats(runs);
 }
 
 async function main() {

@@ -1,7 +1,7 @@
 // Runs an action soon after it is requested, but not more often than the
-// requests allow: the first request after a quiet spell runs at the end of the
-// current event loop turn, and a request within `intervalMs` of the last run
-// waits for the interval to pass. Requests before a run share it. Messages that
+// requests allow. The first request after a quiet spell runs at the end of the
+// current event loop turn. A request within `intervalMs` of the last run waits
+// for the interval to pass, and requests before a run share it. Messages that
 // carry a state (not events) use it to stay fresh at low rates and cheap at
 // high ones.
 

@@ -222,21 +222,23 @@ const nginxTarget = {
 
 // ---- pipe proxy and direct ---------------------------------------------------
 
-const pipeTarget = {
-  name: 'pipe',
-  description: 'bench/pipe-proxy.mjs: node:net and pipe(), 1 process',
-  async check() {
-    return undefined;
-  },
-  async start(context) {
-    const dir = targetDir(context, 'pipe');
-    const port = await freePort();
-    const args = [join(benchDir, 'pipe-proxy.mjs'), '--port', String(port), '--backends', backendAddresses(context).join(',')];
-    const handle = startProcess('pipe', process.execPath, args, { logFile: join(dir, 'output.log') });
-    await waitForPort(HOST, port, { handle });
-    return { port, handle };
-  },
-};
+function pipeTarget(name, workers, description) {
+  return {
+    name,
+    description,
+    async check() {
+      return undefined;
+    },
+    async start(context) {
+      const dir = targetDir(context, name);
+      const port = await freePort();
+      const args = [join(benchDir, 'pipe-proxy.mjs'), '--port', String(port), '--backends', backendAddresses(context).join(','), '--workers', String(workers)];
+      const handle = startProcess(name, process.execPath, args, { logFile: join(dir, 'output.log') });
+      await waitForPort(HOST, port, { handle });
+      return { port, handle };
+    },
+  };
+}
 
 /** No proxy: the load goes straight to the backends, which bounds what any proxy can reach. */
 const directTarget = {
@@ -260,8 +262,9 @@ export const ALL_TARGETS = [
   rspTarget('rsp-2w', 2, 'none', 'rsp, 2 workers accepting from the shared socket (accept = "workers", the default)'),
   rspTarget('rsp-2w-primary', 2, 'rr', 'rsp, 2 workers, the primary hands out connections (accept = "primary")'),
   rspTarget('rsp-1w-primary', 1, 'rr', 'rsp, 1 worker, handed connections by the primary (accept = "primary")'),
-  pipeTarget,
+  pipeTarget('pipe', 1, 'bench/pipe-proxy.mjs: node:net and pipe(), 1 process'),
+  pipeTarget('pipe-2w', 2, 'bench/pipe-proxy.mjs --workers 2: the same in 2 node:cluster workers that accept for themselves'),
 ];
 
 /** Targets run when --targets is not given. */
-export const DEFAULT_TARGETS = ['direct', 'haproxy', 'nginx', 'rsp-1w', 'rsp-2w', 'rsp-2w-primary', 'pipe'];
+export const DEFAULT_TARGETS = ['direct', 'haproxy', 'nginx', 'rsp-1w', 'rsp-2w', 'rsp-2w-primary', 'pipe', 'pipe-2w'];

@@ -51,7 +51,7 @@ export class RoundRobin implements Balancer {
    */
   private pickBy(primary: number[], tieBreak: number[], exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {
     // A score is the backend's fair share of the picks minus the picks it got,
-    // both times the total weight: each pick raises every candidate's score by
+    // both times the total weight. Each pick raises every candidate's score by
     // its weight and lowers the picked one's by the total. So over one round each
     // backend is picked `weight` times, and a heavy backend's turns are spread out.
     let best = -1;

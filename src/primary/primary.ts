@@ -23,7 +23,7 @@ import { WorkerPool } from './worker-pool.js';
 
 /**
  * The shortest time between two load broadcasts. A report after a quiet spell is
- * passed on at the end of the event loop turn; reports that follow within this
+ * passed on at the end of the event loop turn. Reports that follow within this
  * interval are batched into one broadcast at its end.
  */
 const LOAD_BROADCAST_INTERVAL_MS = 5;

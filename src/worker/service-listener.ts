@@ -39,8 +39,8 @@ interface ServiceBackend extends BalancedBackend {
 }
 
 /**
- * How this worker's shared load changed: open-connection counts went `up` or
- * `down`, or only the round-robin picks changed.
+ * The kind of change in this worker's shared load: open-connection counts went
+ * `up` or `down`, or only the round-robin picks changed.
  */
 export type LoadChange = 'up' | 'down' | 'picks';
 

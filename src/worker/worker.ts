@@ -16,7 +16,7 @@ const METRICS_PUSH_INTERVAL_MS = 2_000;
 /**
  * The shortest time between two load reports to the primary after a change of
  * open-connection counts. A change after a quiet spell is reported at the end of
- * the event loop turn; changes that follow within this interval are batched into
+ * the event loop turn. Changes that follow within this interval are batched into
  * one report at its end.
  */
 const LOAD_REPORT_INTERVAL_MS = 5;

@@ -1,6 +1,6 @@
 // Balancing across workers: least-connections compares cluster-wide counts, and
-// round-robin replays the other workers' picks, so that the cluster follows one
-// rotation whichever worker accepts a connection.
+// round-robin breaks each worker's ties by the picks of the whole cluster, so
+// that connections go to the backends in turn whichever worker accepts them.
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { startIdentifyBackend, type Backend } from '../helpers/backends.js';

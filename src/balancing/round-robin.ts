@@ -28,63 +28,70 @@ export class RoundRobin implements Balancer {
     this.own = backends.map(() => 0);
     this.cluster = backends.map(() => 0);
     const none = new Set<BalancedBackend>();
-    for (let i = 0; i < startOffset % Math.max(1, totalWeight(backends)); i++) {
-      const backend = this.pickBy(this.cluster, this.cluster, none);
-      if (backend !== undefined) this.notePicks(backend, 1);
-    }
+    for (let i = 0; i < startOffset % Math.max(1, totalWeight(backends)); i++) this.pickBy(this.cluster, this.cluster, none, [this.cluster]);
   }
 
   pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {
-    const backend = this.pickBy(this.own, this.cluster, exclude);
-    if (backend !== undefined) this.notePicks(backend, 1);
-    return backend;
+    return this.pickBy(this.own, this.cluster, exclude, [this.own, this.cluster]);
   }
 
   notePicks(backend: BalancedBackend, count: number): void {
-    this.addPicks(this.cluster, backend, count);
-  }
-
-  /**
-   * Returns the candidate with the highest `primary` score after one more round
-   * of weight, ties going to the highest `tieBreak` score, and counts the pick
-   * into `primary` when it is not `tieBreak`.
-   */
-  private pickBy(primary: number[], tieBreak: number[], exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {
-    // A score is the backend's fair share of the picks minus the picks it got,
-    // both times the total weight. Each pick raises every candidate's score by
-    // its weight and lowers the picked one's by the total. So over one round each
-    // backend is picked `weight` times, and a heavy backend's turns are spread out.
-    let best = -1;
-    for (let i = 0; i < this.backends.length; i++) {
-      const backend = this.backends[i]!;
-      if (!isSelectable(backend) || exclude.has(backend)) continue;
-      if (best === -1) {
-        best = i;
-        continue;
-      }
-      const weight = backend.config.weight;
-      const bestWeight = this.backends[best]!.config.weight;
-      const lead = primary[i]! + weight - (primary[best]! + bestWeight);
-      if (lead > 0 || (lead === 0 && tieBreak[i]! + weight > tieBreak[best]! + bestWeight)) best = i;
-    }
-    if (best === -1) return undefined;
-    const picked = this.backends[best]!;
-    if (primary !== tieBreak) this.addPicks(primary, picked, 1);
-    return picked;
-  }
-
-  /** Counts `count` picks of `backend` into `scores`: every candidate gains its weight per pick and `backend` gives up the total. */
-  private addPicks(scores: number[], backend: BalancedBackend, count: number): void {
+    // The same score changes as `count` picks of `backend`, in one step: every
+    // candidate gains its weight per pick and `backend` gives up the total.
     const index = this.backends.indexOf(backend);
     if (index === -1 || count <= 0) return;
     let total = 0;
     for (let i = 0; i < this.backends.length; i++) {
       const candidate = this.backends[i]!;
       if (i !== index && !isSelectable(candidate)) continue;
-      scores[i]! += candidate.config.weight * count;
+      this.cluster[i]! += candidate.config.weight * count;
       total += candidate.config.weight;
     }
-    scores[index]! -= total * count;
+    this.cluster[index]! -= total * count;
+  }
+
+  /**
+   * Picks the candidate with the highest `primary` score after one more round of
+   * weight, ties going to the highest `tieBreak` score, and counts the pick into
+   * each of `update`.
+   */
+  private pickBy(
+    primary: readonly number[],
+    tieBreak: readonly number[],
+    exclude: ReadonlySet<BalancedBackend>,
+    update: readonly number[][],
+  ): BalancedBackend | undefined {
+    // A score is the backend's fair share of the picks minus the picks it got,
+    // both times the total weight. Each pick raises every candidate's score by
+    // its weight and lowers the picked one's by the candidates' total. So over one
+    // round each backend is picked `weight` times, and a heavy backend's turns are
+    // spread out. Backends left out of a pick (down, full or already tried for
+    // this connection) gain nothing from it, so a retry does not cost the next
+    // connection its turn.
+    let best = -1;
+    let total = 0;
+    for (let i = 0; i < this.backends.length; i++) {
+      const backend = this.backends[i]!;
+      if (!isSelectable(backend) || exclude.has(backend)) continue;
+      const weight = backend.config.weight;
+      total += weight;
+      if (best === -1) {
+        best = i;
+        continue;
+      }
+      const bestWeight = this.backends[best]!.config.weight;
+      const lead = primary[i]! + weight - (primary[best]! + bestWeight);
+      if (lead > 0 || (lead === 0 && tieBreak[i]! + weight > tieBreak[best]! + bestWeight)) best = i;
+    }
+    if (best === -1) return undefined;
+    for (const scores of update) {
+      for (let i = 0; i < this.backends.length; i++) {
+        const backend = this.backends[i]!;
+        if (isSelectable(backend) && !exclude.has(backend)) scores[i]! += backend.config.weight;
+      }
+      scores[best]! -= total;
+    }
+    return this.backends[best];
   }
 }
 

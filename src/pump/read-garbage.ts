@@ -7,7 +7,7 @@
 
 /** Bytes read since the last collection that make the next one worthwhile. */
 const COLLECT_AFTER_BYTES = 1024 * 1024;
-const COLLECT_INTERVAL_MS = 20;
+const COLLECT_INTERVAL_MS = 50;
 
 type CollectGarbage = (options: { type: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
 

@@ -103,6 +103,21 @@ describe('round robin across workers', () => {
     });
   }
 
+  test('keeps the turn after a retry', () => {
+    const backends = makeBackends(1, 1);
+    const balancer = new RoundRobin(backends);
+    // Each connection tries a backend first and retries on the other one, as after
+    // a failed connect. The first choices still alternate.
+    const firstChoices: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const first = balancer.pick(new Set());
+      assert.ok(first);
+      firstChoices.push(first.config.port - 8081);
+      assert.ok(balancer.pick(new Set([first])));
+    }
+    assert.deepEqual(firstChoices, [0, 1, 0, 1]);
+  });
+
   test('replays several picks at once', () => {
     const backends = makeBackends(1, 1, 1);
     const balancer = new RoundRobin(backends);

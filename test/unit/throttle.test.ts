@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { Throttle } from '../../src/throttle.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** A throttle whose action records when it ran, from performance.now(). */
+/** Creates a throttle whose action records when it ran, from performance.now(). */
 function recordingThrottle(): { throttle: Throttle; runs: number[] } {
   const runs: number[] = [];
   return { throttle: new Throttle(() => runs.push(performance.now())), runs };

@@ -4,8 +4,8 @@
 //
 // Each role imports only its own modules. A worker that also loaded the
 // primary's (the Lua VM, yargs and the rest) ran full V8 collections during bulk
-// transfers, and moved a 100 MiB download at 400 to 670 MB/s instead of 715 to
-// 1,140 MB/s (curl through one worker to nginx on this 2-core machine).
+// transfers. It moved a 100 MiB download at 400 to 670 MB/s instead of 715 to
+// 1,140 MB/s (curl through one worker to nginx, on a 2-core machine).
 import cluster from 'node:cluster';
 import type { Config } from './config/types.js';
 

@@ -27,8 +27,7 @@ export class RoundRobin implements Balancer {
     this.backends = backends;
     this.own = backends.map(() => 0);
     this.cluster = backends.map(() => 0);
-    const none = new Set<BalancedBackend>();
-    for (let i = 0; i < startOffset % Math.max(1, totalWeight(backends)); i++) this.pickBy(this.cluster, this.cluster, none, [this.cluster]);
+    for (let i = 0; i < startOffset % Math.max(1, totalWeight(backends)); i++) this.pickBy(this.cluster, this.cluster, NO_BACKENDS, [this.cluster]);
   }
 
   pick(exclude: ReadonlySet<BalancedBackend>): BalancedBackend | undefined {
@@ -36,18 +35,9 @@ export class RoundRobin implements Balancer {
   }
 
   notePicks(backend: BalancedBackend, count: number): void {
-    // The same score changes as `count` picks of `backend`, in one step: every
-    // candidate gains its weight per pick and `backend` gives up the total.
     const index = this.backends.indexOf(backend);
     if (index === -1 || count <= 0) return;
-    let total = 0;
-    for (let i = 0; i < this.backends.length; i++) {
-      const candidate = this.backends[i]!;
-      if (i !== index && !isSelectable(candidate)) continue;
-      this.cluster[i]! += candidate.config.weight * count;
-      total += candidate.config.weight;
-    }
-    this.cluster[index]! -= total * count;
+    this.countPicks(this.cluster, index, count, NO_BACKENDS);
   }
 
   /**
@@ -69,12 +59,10 @@ export class RoundRobin implements Balancer {
     // this connection) gain nothing from it, so a retry does not cost the next
     // connection its turn.
     let best = -1;
-    let total = 0;
     for (let i = 0; i < this.backends.length; i++) {
       const backend = this.backends[i]!;
       if (!isSelectable(backend) || exclude.has(backend)) continue;
       const weight = backend.config.weight;
-      total += weight;
       if (best === -1) {
         best = i;
         continue;
@@ -84,16 +72,28 @@ export class RoundRobin implements Balancer {
       if (lead > 0 || (lead === 0 && tieBreak[i]! + weight > tieBreak[best]! + bestWeight)) best = i;
     }
     if (best === -1) return undefined;
-    for (const scores of update) {
-      for (let i = 0; i < this.backends.length; i++) {
-        const backend = this.backends[i]!;
-        if (isSelectable(backend) && !exclude.has(backend)) scores[i]! += backend.config.weight;
-      }
-      scores[best]! -= total;
-    }
+    for (const scores of update) this.countPicks(scores, best, 1, exclude);
     return this.backends[best];
   }
+
+  /**
+   * Counts `count` picks of the backend at `picked` into `scores` in one step:
+   * every selectable backend outside `exclude` gains its weight per pick, and
+   * `picked` gives up their total.
+   */
+  private countPicks(scores: number[], picked: number, count: number, exclude: ReadonlySet<BalancedBackend>): void {
+    let total = 0;
+    for (let i = 0; i < this.backends.length; i++) {
+      const backend = this.backends[i]!;
+      if (i !== picked && (!isSelectable(backend) || exclude.has(backend))) continue;
+      scores[i]! += backend.config.weight * count;
+      total += backend.config.weight;
+    }
+    scores[picked]! -= total * count;
+  }
 }
+
+const NO_BACKENDS: ReadonlySet<BalancedBackend> = new Set();
 
 function totalWeight(backends: readonly BalancedBackend[]): number {
   return backends.reduce((sum, backend) => sum + backend.config.weight, 0);

@@ -114,7 +114,7 @@ export class ServiceListener {
   private onEmpty: (() => void) | undefined;
   /** needsClusterCounts() for the current config, computed once per config. */
   private usesClusterCounts: boolean;
-  /** Whether this worker reports its round-robin picks: round-robin with more than one worker. */
+  /** sharesRoundRobinPicks() for the current config. */
   private sharesPicks: boolean;
   private draining = false;
   /** Connections that arrived after drain() closed the listener. */
@@ -151,7 +151,7 @@ export class ServiceListener {
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), slot);
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
     this.usesClusterCounts = dependsOnClusterCounts(config);
-    this.sharesPicks = config.algorithm === 'round_robin' && limitView.workers > 1;
+    this.sharesPicks = sharesRoundRobinPicks(config, limitView);
     // pauseOnConnect: no client byte is read before a backend is connected, so a
     // failed backend connect can be retried on another backend with nothing lost.
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onClientConnection);
@@ -189,7 +189,7 @@ export class ServiceListener {
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
     this.current = config;
     this.usesClusterCounts = dependsOnClusterCounts(config);
-    this.sharesPicks = config.algorithm === 'round_robin' && this.limitView.workers > 1;
+    this.sharesPicks = sharesRoundRobinPicks(config, this.limitView);
     this.processQueue();
   }
 
@@ -690,6 +690,11 @@ function dependsOnClusterCounts(config: ServiceConfig): boolean {
     config.maxConnectionsPerClient !== null ||
     config.backends.some((backend) => backend.maxConnections !== null)
   );
+}
+
+/** Returns whether the workers share their picks: round-robin with more than one worker. */
+function sharesRoundRobinPicks(config: ServiceConfig, view: LimitView): boolean {
+  return config.algorithm === 'round_robin' && view.workers > 1;
 }
 
 function socketAddresses(socket: Socket): ProxiedAddresses {

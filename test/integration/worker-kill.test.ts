@@ -20,7 +20,7 @@ const UPLOAD_SEED = 61;
 test('killed worker fails only its connections', async (t) => {
   const sink = await startThrottledSink(SINK_BYTES_PER_SECOND);
   t.after(() => sink.close());
-  // The primary hands the uploads to both workers in turn, so each holds some.
+  // The primary hands the uploads to both workers in turn, so each carries some.
   const rsp = await startRsp({ config: operationsConfig({ backends: [sink.address], metrics: false }), workers: 2, accept: 'primary' });
   t.after(() => rsp.stop());
   const workers = childPids(rsp.pid);

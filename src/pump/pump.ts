@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import { reasonForError, type CloseReason, type Side } from './close-reason.js';
 import { countReadBytes } from './read-garbage.js';
+import { ReadBuffers } from './read-buffers.js';
 
 export interface PumpResult {
   readonly reason: CloseReason;
@@ -23,8 +24,9 @@ export interface PumpOptions {
 
 /**
  * Connects two sockets that were created with `allowHalfOpen: true`. The client
- * must be paused (the server uses `pauseOnConnect`) and the backend connected;
- * the pump resumes the client. `onClose` runs once, after both sockets closed.
+ * must be paused (the server uses `pauseOnConnect`); the backend must be created
+ * with `BACKEND_SOCKET_OPTIONS`, paused, and connected. The pump resumes both.
+ * `onClose` runs once, after both sockets closed.
  */
 export class Pump {
   private readonly client: Socket;
@@ -58,7 +60,6 @@ export class Pump {
     client.on('close', onSocketClose);
     client.on('drain', onClientDrain);
 
-    backend.on('data', onBackendData);
     backend.on('end', onBackendEnd);
     backend.on('error', onBackendError);
     backend.on('close', onSocketClose);
@@ -75,6 +76,7 @@ export class Pump {
     // protocol header, say) has already emitted 'end', so it is passed on here.
     if (client.readableEnded) this.onClientEnd();
     client.resume();
+    backend.resume();
   }
 
   /**
@@ -112,10 +114,14 @@ export class Pump {
     if (!this.backend.write(chunk)) this.client.pause();
   }
 
-  onBackendData(chunk: Buffer): void {
-    this.bytesDownstream += chunk.length;
-    countReadBytes(chunk.length);
-    if (!this.client.write(chunk)) this.backend.pause();
+  /** Bytes read from the backend, in a buffer from read-buffers.ts. Returns false to stop reading. */
+  onBackendRead(nread: number, buffer: Uint8Array): boolean {
+    this.bytesDownstream += nread;
+    const flowing = this.client.write(readBuffers.takeChunk(buffer, nread));
+    readBuffers.afterChunkWritten(buffer, nread, this.client.writableLength > 0);
+    if (flowing) return true;
+    this.backend.pause();
+    return false;
   }
 
   onBackendDrain(): void {
@@ -186,15 +192,30 @@ export class Pump {
   }
 }
 
+/** One set of read buffers serves every backend socket of the process. */
+const readBuffers = new ReadBuffers();
+
 const kPump = Symbol('rsp.pump');
 type PumpedSocket = Socket & { [kPump]?: Pump };
 
 function onClientData(this: PumpedSocket, chunk: Buffer): void {
   this[kPump]?.onClientData(chunk);
 }
-function onBackendData(this: PumpedSocket, chunk: Buffer): void {
-  this[kPump]?.onBackendData(chunk);
+function onBackendRead(this: PumpedSocket, nread: number, buffer: Uint8Array): boolean {
+  const pump = this[kPump];
+  if (pump !== undefined) return pump.onBackendRead(nread, buffer);
+  // Reads start only when the pump resumes the socket, so this is a bug: bytes
+  // cannot be dropped silently, so the connection is cut instead.
+  this.destroy(new Error('backend socket read before its pump existed'));
+  return false;
 }
+
+/** Socket options for a backend that a pump will connect; see read-buffers.ts. */
+export const BACKEND_SOCKET_OPTIONS = {
+  allowHalfOpen: true,
+  noDelay: true,
+  onread: { buffer: readBuffers.nextBuffer, callback: onBackendRead },
+} as const;
 function onClientDrain(this: PumpedSocket): void {
   this[kPump]?.onClientDrain();
 }

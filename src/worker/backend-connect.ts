@@ -1,6 +1,7 @@
 // One TCP connect attempt to a backend, bounded by the connect timeout.
 import { connect, type Socket } from 'node:net';
 import type { BackendConfig } from '../config/types.js';
+import { BACKEND_SOCKET_OPTIONS } from '../pump/pump.js';
 
 export class ConnectTimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
@@ -14,12 +15,14 @@ export class ConnectTimeoutError extends Error {
 export type ConnectCallback = (error: Error | undefined, socket: Socket | undefined) => void;
 
 /**
- * Opens a half-open-capable socket to `backend`. Calls `callback` exactly once:
- * with the connected socket, or with the error (the socket is then destroyed).
- * Hostnames are resolved by the OS resolver at each attempt.
+ * Opens a socket to `backend` for a pump. Calls `callback` exactly once: with the
+ * connected socket, paused until the pump resumes it, or with the error (the
+ * socket is then destroyed). Hostnames are resolved by the OS resolver at each
+ * attempt.
  */
 export function connectBackend(backend: BackendConfig, timeoutMs: number, callback: ConnectCallback): Socket {
-  const socket = connect({ host: backend.host, port: backend.port, allowHalfOpen: true, noDelay: true });
+  const socket = connect({ host: backend.host, port: backend.port, ...BACKEND_SOCKET_OPTIONS });
+  socket.pause();
   let settled = false;
 
   const settle = (error: Error | undefined): void => {

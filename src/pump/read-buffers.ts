@@ -1,0 +1,81 @@
+// Read buffers for backend sockets. By default Node.js allocates a new 64 KiB
+// buffer for every socket read, and V8 frees it only at its next collection. A
+// backend that sends faster than the client reads thus leaves megabytes of
+// garbage before backpressure stops the reads. Backend sockets read into buffers
+// that rsp reuses instead (the `onread` option of net.connect):
+//
+// - The landing buffer is shared by every backend socket of the process. Idle
+//   sockets and sockets that read little land there, so they hold no memory of
+//   their own. Its bytes are always copied before they are written anywhere,
+//   because the next read of any socket overwrites them.
+// - A socket whose read filled a buffer (a bulk transfer) gets a buffer of its
+//   own for the next read. Its bytes are written without a copy. If the write
+//   leaves bytes queued in Node, the queue still points into that buffer, so it
+//   is given up (it becomes garbage once written) and the socket lands in the
+//   shared buffer again.
+//
+// A socket is never given a buffer that a queued write still refers to: the
+// landing buffer's bytes are never queued, and an own buffer is reused or kept
+// as a spare only after a write that Node finished at once.
+
+import { countReadBytes } from './read-garbage.js';
+
+/** libuv's read size for TCP sockets. */
+export const READ_BUFFER_BYTES = 64 * 1024;
+/** Own buffers kept for the next bulk transfer; beyond this they are left to the collector. */
+const MAX_SPARE_BUFFERS = 4;
+
+/** The read buffers of the backend sockets of a process. */
+export class ReadBuffers {
+  private readonly size: number;
+  private readonly landing: Buffer;
+  private readonly spares: Buffer[] = [];
+  /**
+   * The buffer for the socket whose read callback ran last. Node.js calls
+   * nextBuffer() right after each callback, and once when it creates the socket.
+   */
+  private next: Buffer;
+
+  constructor(size = READ_BUFFER_BYTES) {
+    this.size = size;
+    this.landing = Buffer.allocUnsafeSlow(size);
+    this.next = this.landing;
+  }
+
+  /** The `buffer` function of the `onread` socket option. */
+  readonly nextBuffer = (): Buffer => {
+    const buffer = this.next;
+    this.next = this.landing;
+    return buffer;
+  };
+
+  /** Returns the bytes of a read: a copy when they are in the shared buffer, else a view. */
+  takeChunk(buffer: Uint8Array, nread: number): Buffer {
+    if (buffer === this.landing) {
+      countReadBytes(nread);
+      return Buffer.from(this.landing.subarray(0, nread));
+    }
+    return (buffer as Buffer).subarray(0, nread);
+  }
+
+  /**
+   * Chooses the buffer for the socket's next read, after the chunk of this read
+   * was handed to the destination. `queued` is true when Node still holds
+   * unwritten bytes for the destination, which may point into `buffer`.
+   */
+  afterChunkWritten(buffer: Uint8Array, nread: number, queued: boolean): void {
+    const own = buffer === this.landing ? undefined : (buffer as Buffer);
+    if (queued) {
+      // The destination is slower than the source: reads go back to the landing
+      // buffer, and an own buffer stays with the queued write until it is done.
+      if (own !== undefined) countReadBytes(own.length);
+      return;
+    }
+    if (nread === buffer.length) {
+      this.next = own ?? this.spares.pop() ?? Buffer.allocUnsafeSlow(this.size);
+      return;
+    }
+    // A short read: the burst is over, so the socket waits in the landing buffer.
+    if (own !== undefined && this.spares.length < MAX_SPARE_BUFFERS) this.spares.push(own);
+  }
+}

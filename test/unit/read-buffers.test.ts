@@ -1,0 +1,75 @@
+// The rules that keep a reused read buffer away from bytes Node still has to
+// write. Each step plays what Node.js does around a read of a backend socket:
+// nextBuffer() when the socket is created, then for every read the pump's
+// takeChunk() and afterChunkWritten(), then nextBuffer() again.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ReadBuffers } from '../../src/pump/read-buffers.js';
+
+const SIZE = 1024;
+
+/** Plays one read of `nread` bytes into `buffer`; returns the chunk and the next buffer. */
+function read(buffers: ReadBuffers, buffer: Buffer, nread: number, queued: boolean): { chunk: Buffer; next: Buffer } {
+  buffer.fill(7, 0, nread);
+  const chunk = buffers.takeChunk(buffer, nread);
+  buffers.afterChunkWritten(buffer, nread, queued);
+  return { chunk, next: buffers.nextBuffer() };
+}
+
+function sharesMemory(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer;
+}
+
+describe('read buffers', () => {
+  test('shared buffer bytes are copied', () => {
+    const buffers = new ReadBuffers(SIZE);
+    const landing = buffers.nextBuffer();
+    const other = buffers.nextBuffer();
+    assert.equal(other, landing, 'every new socket starts in the shared buffer');
+
+    const { chunk, next } = read(buffers, landing, 100, false);
+    assert.equal(chunk.length, 100);
+    assert.ok(!sharesMemory(chunk, landing), 'the chunk must not point into the shared buffer');
+    assert.equal(next, landing, 'a short read stays in the shared buffer');
+  });
+
+  test('full read gets own buffer', () => {
+    const buffers = new ReadBuffers(SIZE);
+    const landing = buffers.nextBuffer();
+
+    const first = read(buffers, landing, SIZE, false);
+    assert.notEqual(first.next, landing);
+    assert.equal(first.next.length, SIZE);
+    assert.equal(buffers.nextBuffer(), landing, 'the own buffer goes to one socket only');
+
+    const second = read(buffers, first.next, SIZE, false);
+    assert.ok(sharesMemory(second.chunk, first.next), 'bytes in an own buffer are not copied');
+    assert.equal(second.next, first.next, 'a finished write lets the socket keep its buffer');
+  });
+
+  test('queued buffer never handed out', () => {
+    const buffers = new ReadBuffers(SIZE);
+    const landing = buffers.nextBuffer();
+    const own = read(buffers, landing, SIZE, false).next;
+
+    const queued = read(buffers, own, SIZE, true);
+    assert.equal(queued.next, landing, 'after a queued write the socket reads into the shared buffer');
+
+    // Further bursts, by this socket or others, must get fresh buffers, not the lent one.
+    for (let i = 0; i < 8; i++) {
+      const next = read(buffers, landing, SIZE, false).next;
+      assert.notEqual(next, own);
+      read(buffers, next, 10, false);
+    }
+  });
+
+  test('short read keeps a spare', () => {
+    const buffers = new ReadBuffers(SIZE);
+    const landing = buffers.nextBuffer();
+    const own = read(buffers, landing, SIZE, false).next;
+
+    const short = read(buffers, own, 10, false);
+    assert.equal(short.next, landing, 'a short read ends the burst');
+    assert.equal(read(buffers, landing, SIZE, false).next, own, 'the next burst reuses the spare');
+  });
+});

@@ -17,8 +17,8 @@ import { ClusterMetrics } from '../metrics/cluster-metrics.js';
 import { createPrimaryMetrics, type PrimaryMetrics } from '../metrics/definitions.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
 import { Throttle } from '../throttle.js';
+import { workerExecArgv } from '../worker/node-options.js';
 import { LoadTable } from './load-table.js';
-import { EXPOSE_GC_OPTION } from '../pump/read-garbage.js';
 import { WorkerPool } from './worker-pool.js';
 
 /**
@@ -113,7 +113,7 @@ class Primary {
 
     // node:cluster reads the policy at the first fork and keeps it for the life of the process.
     cluster.schedulingPolicy = this.config.accept === 'workers' ? cluster.SCHED_NONE : cluster.SCHED_RR;
-    cluster.setupPrimary({ execArgv: [...process.execArgv, EXPOSE_GC_OPTION] });
+    cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
     this.log.info({ config: this.config.file, workers: this.pool.size, accept: this.config.accept }, 'starting workers');
     this.pool.start();
   }

@@ -2,9 +2,10 @@
 -- 127.0.0.1:8081 and 127.0.0.1:8082, then rsp with this file.
 -- Try: curl localhost:8000 (several times; the responses alternate).
 
--- NOTE: round-robin rotates inside each worker, so with several workers the
--- order that sequential requests see depends on which worker accepts each one.
--- One worker makes the alternation easy to see.
+-- NOTE: each worker keeps its own round-robin rotation and uses the counts of
+-- the whole cluster only to break ties. With several workers the split stays
+-- even, but the order that sequential requests see depends on which worker
+-- accepts each one. One worker makes the alternation easy to see.
 workers = 1
 listen = "127.0.0.1:8000"
 algorithm = "round_robin"

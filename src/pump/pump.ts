@@ -204,18 +204,11 @@ function onClientData(this: PumpedSocket, chunk: Buffer): void {
 function onBackendRead(this: PumpedSocket, nread: number, buffer: Uint8Array): boolean {
   const pump = this[kPump];
   if (pump !== undefined) return pump.onBackendRead(nread, buffer);
-  // Reads start only when the pump resumes the socket, so this is a bug: bytes
-  // cannot be dropped silently, so the connection is cut instead.
-  this.destroy(new Error('backend socket read before its pump existed'));
+  // Not reached: a backend socket reads only once its pump has resumed it. The
+  // bytes have nowhere to go, so the socket is closed rather than left reading.
+  this.destroy();
   return false;
 }
-
-/** Socket options for a backend that a pump will connect; see read-buffers.ts. */
-export const BACKEND_SOCKET_OPTIONS = {
-  allowHalfOpen: true,
-  noDelay: true,
-  onread: { buffer: readBuffers.nextBuffer, callback: onBackendRead },
-} as const;
 function onClientDrain(this: PumpedSocket): void {
   this[kPump]?.onClientDrain();
 }
@@ -262,3 +255,10 @@ export function resetSocket(socket: Socket): void {
   }
   socket.resetAndDestroy();
 }
+
+/** Socket options for a backend that a pump will connect; see read-buffers.ts. */
+export const BACKEND_SOCKET_OPTIONS = {
+  allowHalfOpen: true,
+  noDelay: true,
+  onread: { buffer: readBuffers.nextBuffer, callback: onBackendRead },
+} as const;

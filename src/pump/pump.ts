@@ -24,7 +24,7 @@ export interface PumpOptions {
 
 /**
  * Connects two sockets that were created with `allowHalfOpen: true`. The client
- * must be paused (the server uses `pauseOnConnect`); the backend must be created
+ * must be paused (the server uses `pauseOnConnect`). The backend must be created
  * with `BACKEND_SOCKET_OPTIONS`, paused, and connected. The pump resumes both.
  * `onClose` runs once, after both sockets closed.
  */
@@ -114,7 +114,7 @@ export class Pump {
     if (!this.backend.write(chunk)) this.client.pause();
   }
 
-  /** Bytes read from the backend, in a buffer from read-buffers.ts. Returns false to stop reading. */
+  /** Writes bytes read from the backend (in a buffer from read-buffers.ts) to the client. Returns false to stop reading. */
   onBackendRead(nread: number, buffer: Uint8Array): boolean {
     this.bytesDownstream += nread;
     const flowing = this.client.write(readBuffers.takeChunk(buffer, nread));

@@ -14,15 +14,15 @@
 //   is given up (it becomes garbage once written) and the socket lands in the
 //   shared buffer again.
 //
-// A socket is never given a buffer that a queued write still refers to: the
-// landing buffer's bytes are never queued, and an own buffer is reused or kept
-// as a spare only after a write that Node finished at once.
+// So no socket reads into a buffer that a queued write still refers to. Bytes
+// of the landing buffer are never queued, because they are copied first. An own
+// buffer is reused or kept as a spare only after a write that Node finished at once.
 
 import { countReadBytes } from './read-garbage.js';
 
 /** libuv's read size for TCP sockets. */
-export const READ_BUFFER_BYTES = 64 * 1024;
-/** Own buffers kept for the next bulk transfer; beyond this they are left to the collector. */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** Own buffers kept for the next bulk transfer. Buffers beyond this are left to the collector. */
 const MAX_SPARE_BUFFERS = 4;
 
 /** The read buffers of the backend sockets of a process. */
@@ -60,8 +60,8 @@ export class ReadBuffers {
 
   /**
    * Chooses the buffer for the socket's next read, after the chunk of this read
-   * was handed to the destination. `queued` is true when Node still holds
-   * unwritten bytes for the destination, which may point into `buffer`.
+   * was handed to the destination. `queued` is true when Node has unwritten
+   * bytes queued for the destination, which may point into `buffer`.
    */
   afterChunkWritten(buffer: Uint8Array, nread: number, queued: boolean): void {
     const own = buffer === this.landing ? undefined : (buffer as Buffer);

@@ -4,7 +4,7 @@
 // collects (about 32 MiB, measured with a slow reader on Node.js 20). While bytes
 // flow, a minor collection every COLLECT_INTERVAL_MS keeps that garbage to what
 // arrives in one interval. Backend sockets reuse their read buffers
-// (read-buffers.ts); client reads, and the copies made from the shared read
+// (read-buffers.ts). Client reads, and the copies made from the shared read
 // buffer, still leave such garbage.
 
 /** Bytes read since the last collection that make the next one worthwhile. */

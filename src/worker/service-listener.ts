@@ -112,7 +112,7 @@ export class ServiceListener {
   private readonly limitView: LimitView;
   private readonly logLimiter = new LogLimiter();
   private onEmpty: (() => void) | undefined;
-  /** needsClusterCounts() for the current config, computed once per config. */
+  /** dependsOnClusterCounts() for the current config, computed once per config. */
   private usesClusterCounts: boolean;
   /** sharesRoundRobinPicks() for the current config. */
   private sharesPicks: boolean;
@@ -191,14 +191,6 @@ export class ServiceListener {
     this.usesClusterCounts = dependsOnClusterCounts(config);
     this.sharesPicks = sharesRoundRobinPicks(config, this.limitView);
     this.processQueue();
-  }
-
-  /**
-   * Returns whether selection depends on the other workers' connections:
-   * least-connections and connection limits use the cluster-wide counts the primary sends.
-   */
-  needsClusterCounts(): boolean {
-    return this.usesClusterCounts;
   }
 
   /** Returns whether the primary needs this service's load: cluster-wide counts or round-robin picks. */
@@ -683,6 +675,10 @@ function countBytes(metrics: BackendMetrics, pump: Pump): void {
   if (bytes.downstream > 0) metrics.bytesDownstream.inc(bytes.downstream);
 }
 
+/**
+ * Returns whether selection depends on the other workers' connections: the
+ * `least_connections` algorithm and the connection limits use cluster-wide counts.
+ */
 function dependsOnClusterCounts(config: ServiceConfig): boolean {
   return (
     config.algorithm === 'least_connections' ||

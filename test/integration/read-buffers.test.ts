@@ -19,7 +19,7 @@ const STALL_MS = 15;
 const STALL_EVERY = 512 * 1024;
 
 /** Pauses `socket` for STALL_MS each time another STALL_EVERY bytes arrived. */
-function stallNow(socket: Socket): void {
+function stallPeriodically(socket: Socket): void {
   let sinceStall = 0;
   socket.on('data', (chunk: Buffer) => {
     sinceStall += chunk.length;
@@ -46,7 +46,7 @@ test('stalling downloads keep their bytes', async (t) => {
   });
   // Every other client stalls; the fast ones keep the worker reading at full speed meanwhile.
   sockets.forEach((socket, index) => {
-    if (index % 2 === 1) stallNow(socket);
+    if (index % 2 === 1) stallPeriodically(socket);
   });
   const results = await Promise.all(sockets.map((socket) => receiveAll(socket, { timeoutMs: 60_000 })));
 

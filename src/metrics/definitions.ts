@@ -1,6 +1,6 @@
 // Every rsp_* metric with its labels, in one place. Workers own the per-connection
 // metrics; the primary owns backend state, reloads and the worker count.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** Buckets for whole-connection durations, in seconds: from short requests to hour-long sessions. */
 const CONNECTION_DURATION_BUCKETS = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
@@ -9,58 +9,55 @@ const CONNECT_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 
 export type ServiceBackendLabel = 'service' | 'backend';
 
-/** The metrics a worker records for the connections it serves. */
-export interface ConnectionMetrics {
-  readonly connectionsTotal: Counter<ServiceBackendLabel>;
-  readonly connectionsActive: Gauge<ServiceBackendLabel>;
-  readonly bytesTotal: Counter<ServiceBackendLabel | 'direction'>;
-  readonly connectionErrorsTotal: Counter<ServiceBackendLabel | 'reason'>;
-  readonly connectionDuration: Histogram<'service'>;
-  readonly backendConnectDuration: Histogram<ServiceBackendLabel>;
+/** A metric that workers count in plain numbers (see connection-stats.ts). */
+export interface StatsMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly buckets?: readonly number[];
 }
 
-export function createConnectionMetrics(registry: Registry): ConnectionMetrics {
-  const registers = [registry];
-  return {
-    connectionsTotal: new Counter({
-      name: 'rsp_connections_total',
-      help: 'Client connections passed to a backend.',
-      labelNames: ['service', 'backend'],
-      registers,
-    }),
-    connectionsActive: new Gauge({
-      name: 'rsp_connections_active',
-      help: 'Connections open between a client and a backend.',
-      labelNames: ['service', 'backend'],
-      registers,
-    }),
-    bytesTotal: new Counter({
-      name: 'rsp_bytes_total',
-      help: 'Bytes passed on; direction upstream is client to backend, downstream is backend to client.',
-      labelNames: ['service', 'backend', 'direction'],
-      registers,
-    }),
-    connectionErrorsTotal: new Counter({
-      name: 'rsp_connection_errors_total',
-      help: 'Connection failures by reason (refused, timeout, reset, no_backend, idle, drain, ...).',
-      labelNames: ['service', 'backend', 'reason'],
-      registers,
-    }),
-    connectionDuration: new Histogram({
-      name: 'rsp_connection_duration_seconds',
-      help: 'Time from accepting a client connection until both sides closed.',
-      labelNames: ['service'],
-      buckets: CONNECTION_DURATION_BUCKETS,
-      registers,
-    }),
-    backendConnectDuration: new Histogram({
-      name: 'rsp_backend_connect_duration_seconds',
-      help: 'Time to open a TCP connection to a backend, for successful connects.',
-      labelNames: ['service', 'backend'],
-      buckets: CONNECT_DURATION_BUCKETS,
-      registers,
-    }),
-  };
+/** The per-connection metrics: labels `service` and `backend`, except where noted. */
+export const CONNECTION_STATS = {
+  connectionsTotal: {
+    name: 'rsp_connections_total',
+    help: 'Client connections passed to a backend.',
+    type: 'counter',
+  },
+  connectionsActive: {
+    name: 'rsp_connections_active',
+    help: 'Connections open between a client and a backend.',
+    type: 'gauge',
+  },
+  /** Also labelled `direction`. */
+  bytesTotal: {
+    name: 'rsp_bytes_total',
+    help: 'Bytes passed on; direction upstream is client to backend, downstream is backend to client.',
+    type: 'counter',
+  },
+  /** Labelled `service` only. */
+  connectionDuration: {
+    name: 'rsp_connection_duration_seconds',
+    help: 'Time from accepting a client connection until both sides closed.',
+    type: 'histogram',
+    buckets: CONNECTION_DURATION_BUCKETS,
+  },
+  backendConnectDuration: {
+    name: 'rsp_backend_connect_duration_seconds',
+    help: 'Time to open a TCP connection to a backend, for successful connects.',
+    type: 'histogram',
+    buckets: CONNECT_DURATION_BUCKETS,
+  },
+} as const satisfies Record<string, StatsMetric>;
+
+/** Creates the one per-connection metric a worker keeps in prom-client: failures are rare, and their reasons many. */
+export function createConnectionErrors(registry: Registry): Counter<ServiceBackendLabel | 'reason'> {
+  return new Counter({
+    name: 'rsp_connection_errors_total',
+    help: 'Connection failures by reason (refused, timeout, reset, no_backend, idle, drain, ...).',
+    labelNames: ['service', 'backend', 'reason'],
+    registers: [registry],
+  });
 }
 
 /** The metrics the primary owns. */

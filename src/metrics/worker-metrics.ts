@@ -1,52 +1,46 @@
-// A worker's metrics registry, with per-backend label children bound once so the
-// per-connection path does no label lookups.
-import { collectDefaultMetrics, Registry, type Counter, type Gauge, type Histogram } from 'prom-client';
+// A worker's metrics: the per-connection counts in plain numbers (see
+// connection-stats.ts), failures and the process metrics in a prom-client registry.
+import { collectDefaultMetrics, Registry, type Counter } from 'prom-client';
 import type { CloseReason } from '../pump/close-reason.js';
 import type { MetricSnapshot } from './cluster-metrics.js';
-import { createConnectionMetrics, type ConnectionMetrics } from './definitions.js';
+import { ConnectionStats, type BackendStats, type HistogramCounts } from './connection-stats.js';
+import { createConnectionErrors, type ServiceBackendLabel } from './definitions.js';
 
-/** The metric children of one service and backend pair. */
+/** The metrics of one service and backend pair. */
 export interface BackendMetrics {
-  readonly connections: Counter.Internal;
-  readonly active: Gauge.Internal<string>;
-  readonly bytesUpstream: Counter.Internal;
-  readonly bytesDownstream: Counter.Internal;
-  readonly connectDuration: Histogram.Internal<string>;
+  readonly stats: BackendStats;
   countError(reason: CloseReason): void;
 }
 
 export class WorkerMetrics {
   private readonly registry = new Registry();
-  private readonly metrics: ConnectionMetrics;
+  private readonly stats = new ConnectionStats();
+  private readonly errors: Counter<ServiceBackendLabel | 'reason'>;
 
   constructor(processLabel: string) {
-    this.metrics = createConnectionMetrics(this.registry);
+    this.errors = createConnectionErrors(this.registry);
     collectDefaultMetrics({ register: this.registry, labels: { process: processLabel } });
   }
 
   forBackend(service: string, backend: string): BackendMetrics {
-    const m = this.metrics;
-    const labels = { service, backend };
+    const errors = this.errors;
     return {
-      connections: m.connectionsTotal.labels(labels),
-      active: m.connectionsActive.labels(labels),
-      bytesUpstream: m.bytesTotal.labels({ ...labels, direction: 'upstream' }),
-      bytesDownstream: m.bytesTotal.labels({ ...labels, direction: 'downstream' }),
-      connectDuration: m.backendConnectDuration.labels(labels),
-      countError: (reason) => m.connectionErrorsTotal.labels({ ...labels, reason }).inc(),
+      stats: this.stats.backend(service, backend),
+      countError: (reason) => errors.inc({ service, backend, reason }),
     };
   }
 
   /** Counts a failure that has no backend, such as `no_backend`. */
   countServiceError(service: string, reason: CloseReason): void {
-    this.metrics.connectionErrorsTotal.labels({ service, backend: '', reason }).inc();
+    this.errors.inc({ service, backend: '', reason });
   }
 
-  observeConnectionDuration(service: string, seconds: number): void {
-    this.metrics.connectionDuration.labels({ service }).observe(seconds);
+  /** Returns the histogram of whole-connection durations of `service`. */
+  connectionDuration(service: string): HistogramCounts {
+    return this.stats.connectionDuration(service);
   }
 
-  snapshot(): Promise<MetricSnapshot> {
-    return this.registry.getMetricsAsJSON();
+  async snapshot(): Promise<MetricSnapshot> {
+    return [...this.stats.snapshot(), ...(await this.registry.getMetricsAsJSON())];
   }
 }

@@ -17,6 +17,12 @@ export interface PumpResult {
   readonly bytesDownstream: number;
 }
 
+/** Byte counters per direction that a pump adds to. */
+export interface ByteCounts {
+  bytesUpstream: number;
+  bytesDownstream: number;
+}
+
 export interface PumpOptions {
   /** Close both sides after this long without a byte in either direction; 0 disables. */
   readonly idleMs: number;
@@ -35,7 +41,7 @@ export class Pump {
 
   private bytesUpstream = 0;
   private bytesDownstream = 0;
-  /** Bytes already handed to metrics by takeUncountedBytes(). */
+  /** Bytes already added to counters by countBytes(). */
   private countedUpstream = 0;
   private countedDownstream = 0;
   /** First clean FIN seen, kept as the reason unless an error comes later. */
@@ -90,15 +96,14 @@ export class Pump {
   }
 
   /**
-   * Returns the bytes moved each way since the previous call, so a long-lived
-   * connection shows up in byte counters before it closes.
+   * Adds the bytes moved each way since the previous call to `counts`, so a
+   * long-lived connection shows up in byte counters before it closes.
    */
-  takeUncountedBytes(): { upstream: number; downstream: number } {
-    const upstream = this.bytesUpstream - this.countedUpstream;
-    const downstream = this.bytesDownstream - this.countedDownstream;
+  countBytes(counts: ByteCounts): void {
+    counts.bytesUpstream += this.bytesUpstream - this.countedUpstream;
+    counts.bytesDownstream += this.bytesDownstream - this.countedDownstream;
     this.countedUpstream = this.bytesUpstream;
     this.countedDownstream = this.bytesDownstream;
-    return { upstream, downstream };
   }
 
   // The on<Side><Event> methods below are the bodies of the socket listeners. They

@@ -8,6 +8,7 @@ import { createBalancer } from '../balancing/create-balancer.js';
 import { reasonForError, type CloseReason } from '../pump/close-reason.js';
 import { Pump, type PumpResult } from '../pump/pump.js';
 import { LogLimiter, type Logger } from '../log.js';
+import type { HistogramCounts } from '../metrics/connection-stats.js';
 import type { BackendMetrics, WorkerMetrics } from '../metrics/worker-metrics.js';
 import { encodeProxyHeader, normalizeAddress, type ProxiedAddresses } from '../proxy-protocol/header.js';
 import { readProxyHeader } from '../proxy-protocol/read-header.js';
@@ -86,6 +87,8 @@ export class ServiceListener {
   private readonly server: Server;
   private backends: ServiceBackend[];
   private readonly metrics: WorkerMetrics;
+  /** Whole-connection durations of the service; its name stays the same across reloads. */
+  private readonly connectionDuration: HistogramCounts;
   /** Selects among the backends that are not backups. */
   private balancer: Balancer;
   /** Selects among backup backends, used only when `balancer` has no backend left. */
@@ -143,6 +146,7 @@ export class ServiceListener {
     this.slot = slot;
     this.log = log.child({ service: config.name });
     this.metrics = metrics;
+    this.connectionDuration = metrics.connectionDuration(config.name);
     this.reportTraffic = reportTraffic;
     this.onLoadChange = onLoadChange;
     this.limitView = limitView;
@@ -514,7 +518,7 @@ export class ServiceListener {
   flushByteCounts(): void {
     for (const connection of this.connections) {
       if (connection.pump === undefined || connection.backend === undefined) continue;
-      countBytes(connection.backend.metrics, connection.pump);
+      connection.pump.countBytes(connection.backend.metrics.stats);
     }
   }
 
@@ -559,14 +563,15 @@ export class ServiceListener {
       connection.client.off('error', this.onEarlyClientError);
       const proxyProtocol = backend.config.proxyProtocol;
       if (proxyProtocol !== null) socket.write(encodeProxyHeader(proxyProtocol, connection.proxied ?? socketAddresses(connection.client)));
-      backend.metrics.connections.inc();
-      backend.metrics.active.inc();
-      backend.metrics.connectDuration.observe((Date.now() - startedAt) / 1000);
+      const stats = backend.metrics.stats;
+      stats.connections++;
+      stats.open++;
+      stats.connectDuration.observe((Date.now() - startedAt) / 1000);
       connection.backend = backend;
       connection.pump = new Pump(connection.client, socket, { idleMs: this.config.timeouts.idleMs }, (result) => {
         this.changeActive(backend, -1);
-        backend.metrics.active.dec();
-        if (connection.pump !== undefined) countBytes(backend.metrics, connection.pump);
+        stats.open--;
+        connection.pump?.countBytes(stats);
         if (result.reason !== 'client_end' && result.reason !== 'backend_end') backend.metrics.countError(result.reason);
         // A connect alone proves little (a backend may accept and then reset every
         // connection), so only a connection that ended cleanly clears reported failures.
@@ -619,7 +624,7 @@ export class ServiceListener {
   private onConnectionClosed(connection: Connection, backend: BalancedBackend, result: PumpResult): void {
     this.forget(connection);
     const durationMs = Date.now() - connection.acceptedAt;
-    this.metrics.observeConnectionDuration(this.config.name, durationMs / 1000);
+    this.connectionDuration.observe(durationMs / 1000);
     const fields = {
       client: connection.clientAddress,
       backend: backend.config.address,
@@ -667,12 +672,6 @@ export class ServiceListener {
       onEmpty();
     }
   }
-}
-
-function countBytes(metrics: BackendMetrics, pump: Pump): void {
-  const bytes = pump.takeUncountedBytes();
-  if (bytes.upstream > 0) metrics.bytesUpstream.inc(bytes.upstream);
-  if (bytes.downstream > 0) metrics.bytesDownstream.inc(bytes.downstream);
 }
 
 /**

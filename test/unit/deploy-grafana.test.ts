@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createConnectionMetrics, createPrimaryMetrics } from '../../src/metrics/definitions.js';
+import { CONNECTION_STATS, createConnectionErrors, createPrimaryMetrics } from '../../src/metrics/definitions.js';
 import { dashboardQueries, metricNamesIn, readRepoFile } from '../deploy/files.js';
 
 interface Dashboard {
@@ -27,13 +27,17 @@ const queriedNames = new Set(queries.flatMap((query) => metricNamesIn(query.expr
 /** Returns every sample name that rsp's registries can expose: the rsp_* metrics, their histogram series and the default metrics. */
 async function exportedSampleNames(): Promise<Set<string>> {
   const registry = new Registry();
-  createConnectionMetrics(registry);
+  createConnectionErrors(registry);
   createPrimaryMetrics(registry);
   collectDefaultMetrics({ register: registry });
+  const metrics = [
+    ...(await registry.getMetricsAsJSON()).map((metric) => ({ name: metric.name, type: String(metric.type) })),
+    ...Object.values(CONNECTION_STATS),
+  ];
   const names = new Set<string>();
-  for (const metric of await registry.getMetricsAsJSON()) {
+  for (const metric of metrics) {
     names.add(metric.name);
-    if (String(metric.type) === 'histogram') {
+    if (metric.type === 'histogram') {
       for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${suffix}`);
     }
   }

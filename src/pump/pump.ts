@@ -50,6 +50,11 @@ export class Pump {
   /** First error or local abort; it outranks a clean end. */
   private failure: { reason: CloseReason; side: Side; error: Error | undefined } | undefined;
   private openSockets = 2;
+  /** Milliseconds without a byte read from either side before the connection is closed; 0 disables. */
+  private readonly idleMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when a byte was last read from either side, or a peer's write buffer drained. */
+  private lastActivity = 0;
 
   constructor(client: Socket, backend: Socket, options: PumpOptions, onClose: (result: PumpResult) => void) {
     this.client = client;
@@ -71,11 +76,13 @@ export class Pump {
     backend.on('close', onSocketClose);
     backend.on('drain', onBackendDrain);
 
-    // Every byte of either direction is read from or written to the client socket,
-    // so the client's own inactivity timer measures idleness of the whole connection.
-    if (options.idleMs > 0) {
-      client.setTimeout(options.idleMs);
-      client.on('timeout', onIdleTimeout);
+    // Each read stores the time, and the timer checks it when it fires: it closes
+    // the connection or waits for the rest of the idle time. A socket's own
+    // timeout (setTimeout()) would re-arm a Node.js timer on every read and write.
+    this.idleMs = options.idleMs;
+    if (this.idleMs > 0) {
+      this.lastActivity = performance.now();
+      this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
     }
 
     // A client that sent its FIN before the pump existed (right after a PROXY
@@ -114,6 +121,7 @@ export class Pump {
   // above its high-water mark, so reading from the source stops until 'drain'.
 
   onClientData(chunk: Buffer): void {
+    this.lastActivity = performance.now();
     this.bytesUpstream += chunk.length;
     countReadBytes(chunk.length);
     if (!this.backend.write(chunk)) this.client.pause();
@@ -121,6 +129,7 @@ export class Pump {
 
   /** Writes bytes read from the backend (in a buffer from read-buffers.ts) to the client. Returns false to stop reading. */
   onBackendRead(nread: number, buffer: Uint8Array): boolean {
+    this.lastActivity = performance.now();
     this.bytesDownstream += nread;
     const flowing = this.client.write(readBuffers.takeChunk(buffer, nread));
     readBuffers.afterChunkWritten(buffer, nread, this.client.writableLength > 0);
@@ -129,11 +138,16 @@ export class Pump {
     return false;
   }
 
+  // A drain means the queue towards a peer emptied, so the peer is reading: a slow
+  // reader of a large response is not idle.
+
   onBackendDrain(): void {
+    this.lastActivity = performance.now();
     this.client.resume();
   }
 
   onClientDrain(): void {
+    this.lastActivity = performance.now();
     this.backend.resume();
   }
 
@@ -171,7 +185,13 @@ export class Pump {
   }
 
   // An idle connection has no bytes in flight, so it is closed with a normal FIN.
-  onIdleTimeout(): void {
+  onIdleTimer(): void {
+    const remaining = this.lastActivity + this.idleMs - performance.now();
+    if (remaining > 0) {
+      this.idleTimer = setTimeout(onIdleTimer, remaining, this);
+      return;
+    }
+    this.idleTimer = undefined;
     this.fail('idle', 'internal', undefined);
     this.client.destroy();
     this.backend.destroy();
@@ -181,7 +201,7 @@ export class Pump {
     this.openSockets--;
     if (this.openSockets > 0) return;
 
-    this.client.setTimeout(0);
+    clearTimeout(this.idleTimer);
     const failure = this.failure;
     this.onClose({
       reason: failure?.reason ?? this.endReason ?? 'other',
@@ -232,8 +252,8 @@ function onClientError(this: PumpedSocket, error: Error): void {
 function onBackendError(this: PumpedSocket, error: Error): void {
   this[kPump]?.onBackendError(error);
 }
-function onIdleTimeout(this: PumpedSocket): void {
-  this[kPump]?.onIdleTimeout();
+function onIdleTimer(pump: Pump): void {
+  pump.onIdleTimer();
 }
 function onSocketClose(this: PumpedSocket): void {
   this[kPump]?.onSocketClose();

@@ -161,6 +161,23 @@ export function startGreetingBackend(greeting: string, options: BackendOptions =
   });
 }
 
+/** Writes one byte every `intervalMs`, `count` times, then ends its write side. The client need not send anything. */
+export function startTickingBackend(intervalMs: number, count: number, options: BackendOptions = {}): Promise<Backend> {
+  return startBackend(options, (socket, state) => {
+    let sent = 0;
+    const timer = setInterval(() => {
+      socket.write('t');
+      state.bytesWritten += 1;
+      sent += 1;
+      if (sent === count) {
+        clearInterval(timer);
+        socket.end();
+      }
+    }, intervalMs);
+    socket.on('close', () => clearInterval(timer));
+  });
+}
+
 /**
  * On the first bytes from the client, writes `bytesBeforeReset` of the pattern for
  * `seed`, waits `resetDelayMs` after the kernel has taken the write, and then resets

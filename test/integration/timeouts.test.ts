@@ -2,7 +2,7 @@
 // for the next backend, and a connection with no bytes either way is closed.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { startEchoBackend } from '../helpers/backends.js';
+import { startEchoBackend, startTickingBackend } from '../helpers/backends.js';
 import { exchange, openConnection, receiveAll } from '../helpers/client.js';
 import { healthConfig, startNamedBackend, startUnacceptedListener } from '../helpers/health.js';
 import { metricsAddress, scrapeUntil } from '../helpers/metrics.js';
@@ -77,5 +77,24 @@ describe('timeouts', () => {
 
     const samples = await scrapeUntil(metricsAddress(rsp.started), (scraped) => scraped.sum('rsp_connections_active') === 0);
     assert.equal(samples.sum('rsp_connection_errors_total', { service: 'web', backend: echo.address, reason: 'idle' }), 1);
+  });
+
+  test('idle timeout counts bytes from the backend alone as activity', async (t) => {
+    // The client sends nothing; the backend sends a byte every 300 ms for 3 s, three times the idle timeout.
+    const ticking = await startTickingBackend(300, 10);
+    t.after(() => ticking.close());
+    const rsp = await startRsp({ config: healthConfig({ services: { web: [ticking.address] }, timeouts: { idle: 1 } }) });
+    t.after(() => rsp.stop());
+
+    const client = await openConnection(rsp.port);
+    t.after(() => client.destroy());
+    const result = await receiveAll(client, { timeoutMs: 10_000 });
+    assert.equal(result.endedBy, 'end');
+    assert.equal(result.bytes, 10);
+    assert.ok(result.elapsedMs >= 2_700, `the connection ended after ${result.elapsedMs} ms`);
+    client.end();
+
+    const samples = await scrapeUntil(metricsAddress(rsp.started), (scraped) => scraped.sum('rsp_connections_active') === 0);
+    assert.equal(samples.sum('rsp_connection_errors_total', { reason: 'idle' }), 0);
   });
 });

@@ -21,7 +21,12 @@ export type ConnectCallback = (error: Error | undefined, socket: Socket | undefi
  * attempt.
  */
 export function connectBackend(backend: BackendConfig, timeoutMs: number, callback: ConnectCallback): Socket {
-  const socket = connect({ host: backend.host, port: backend.port, ...BACKEND_SOCKET_OPTIONS });
+  // The options start with the spread. With an object literal that names host
+  // and port first, V8 moved whole connections into the old generation under a
+  // new connection per request. In a worker reduced to connect and pump, that
+  // was 1,327 instead of 433 bytes promoted per connection (`--trace-gc-nvp`).
+  // NOTE: why the literal has this effect is not established.
+  const socket = connect({ ...BACKEND_SOCKET_OPTIONS, host: backend.host, port: backend.port });
   socket.pause();
   let settled = false;
 

@@ -14,6 +14,7 @@ import { encodeProxyHeader, normalizeAddress, type ProxiedAddresses } from '../p
 import { readProxyHeader } from '../proxy-protocol/read-header.js';
 import type { ServiceLoad } from '../ipc/messages.js';
 import { connectBackend } from './backend-connect.js';
+import { ConnectionList, type ListedConnection } from './connection-list.js';
 
 /** Delay before waiting connections are tried again after a connect failure sent one back to the queue. */
 const QUEUE_RETRY_DELAY_MS = 250;
@@ -59,7 +60,7 @@ interface Waiter {
 }
 
 /** A client connection from accept until both sockets are closed. */
-interface Connection {
+interface Connection extends ListedConnection<Connection> {
   readonly client: Socket;
   /**
    * The original client: the socket's peer, or the source of a PROXY protocol header
@@ -98,7 +99,7 @@ export class ServiceListener {
   private readonly reportTraffic: TrafficReporter;
   /** Sources that must send a PROXY protocol header, or undefined when the service accepts none. */
   private trustedProxies: BlockList | undefined;
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new ConnectionList<Connection>();
   /** Connections open per client address in this worker; kept only with `max_connections_per_client`. */
   private readonly clientCounts = new Map<string, number>();
   /** The same counts summed over the other workers, from the primary. */
@@ -303,7 +304,7 @@ export class ServiceListener {
     const waiters = this.queue.splice(0);
     for (const waiter of waiters) clearTimeout(waiter.timer);
     const cut = this.connections.size;
-    for (const connection of this.connections) this.abortConnection(connection);
+    for (const connection of this.connections.toArray()) this.abortConnection(connection);
     for (const waiter of waiters) this.forget(waiter.connection);
     // The pumps' close callbacks, which count the cut connections and log their
     // access lines, run on later turns of the event loop.
@@ -349,6 +350,9 @@ export class ServiceListener {
       pump: undefined,
       acceptedAt: Date.now(),
       countedClient: undefined,
+      previous: undefined,
+      next: undefined,
+      listed: false,
     };
     this.connections.add(connection);
     // Until the pump takes over, an error here (a reset while the backend connects)
@@ -516,7 +520,7 @@ export class ServiceListener {
 
   /** Adds the bytes that open connections moved since the last call to the byte counters. */
   flushByteCounts(): void {
-    for (const connection of this.connections) {
+    for (const connection of this.connections.toArray()) {
       if (connection.pump === undefined || connection.backend === undefined) continue;
       connection.pump.countBytes(connection.backend.metrics.stats);
     }

@@ -1,17 +1,14 @@
-// The per-connection metrics of a worker, kept as plain numbers. prom-client
-// builds a string from the label values on every inc() and observe(), even on a
-// child bound with labels(). rsp made seven such calls per connection, and
-// dropping them cut the CPU time per new connection by a tenth (see
-// docs/benchmarks.md). Here the connection path only adds to fields of objects
-// bound once per backend. The samples are built when the worker sends a
-// snapshot, in the JSON form of prom-client's getMetricsAsJSON(), so the primary
-// aggregates them with prom-client like any other metric.
+// A worker's per-connection metrics as plain numbers, rendered in the JSON form of
+// prom-client's getMetricsAsJSON() only when the worker sends a snapshot.
+// prom-client builds a string from the label values on every inc() and observe(),
+// and the seven calls per connection cost a tenth of the CPU time of a new
+// connection (docs/benchmarks.md has the figures).
 import type { MetricSnapshot } from './cluster-metrics.js';
 import { CONNECTION_STATS, type StatsMetric } from './definitions.js';
 
 type Labels = Readonly<Record<string, string>>;
 
-/** One sample; `metricName` names a histogram's `_bucket`, `_sum` or `_count` series. */
+/** A sample. `metricName` is set for a histogram's `_bucket`, `_sum` and `_count` series. */
 interface Sample {
   readonly value: number;
   readonly labels: Readonly<Record<string, string | number>>;
@@ -21,12 +18,12 @@ interface Sample {
 /** A histogram of one label set. */
 export class HistogramCounts {
   private readonly bounds: readonly number[];
-  /** Observations per bucket, not cumulative; the last entry counts those above every bound. */
+  /** Observation counts per bucket, not cumulative. The last entry counts values above every bound. */
   private readonly counts: number[];
   private sum = 0;
   private count = 0;
 
-  /** `bounds` are the buckets' upper bounds, ascending. */
+  /** Creates an empty histogram whose buckets have the upper bounds `bounds`, in ascending order. */
   constructor(bounds: readonly number[]) {
     this.bounds = bounds;
     this.counts = new Array<number>(bounds.length + 1).fill(0);
@@ -44,7 +41,7 @@ export class HistogramCounts {
     this.count++;
   }
 
-  /** Cumulative `_bucket` samples with an `le` label, then `_sum` and `_count`. */
+  /** Returns cumulative `_bucket` samples with an `le` label, then `_sum` and `_count`. */
   samples(name: string, labels: Labels): Sample[] {
     const samples: Sample[] = [];
     let cumulative = 0;
@@ -61,9 +58,9 @@ export class HistogramCounts {
 
 /** The counts of one service and backend pair. */
 export class BackendStats {
-  /** Connections passed to the backend. */
+  /** Count of connections passed to the backend. */
   connections = 0;
-  /** Connections open now. */
+  /** Count of connections open now. */
   open = 0;
   bytesUpstream = 0;
   bytesDownstream = 0;
@@ -71,9 +68,9 @@ export class BackendStats {
 }
 
 /**
- * Every service's and backend's counts in a worker. Counts are cumulative for the
- * worker's life: a backend removed by a reload keeps its series, and gets the same
- * object back if a later reload adds it again.
+ * The counts of every service and backend in a worker, cumulative for the
+ * worker's life. A backend removed by a reload keeps its series, and gets the
+ * same object back if a later reload adds it again.
  */
 export class ConnectionStats {
   private readonly backends = new Map<string, { readonly labels: Labels; readonly stats: BackendStats }>();
@@ -130,7 +127,7 @@ export class ConnectionStats {
 
 function metric(definition: StatsMetric, values: Sample[]): MetricSnapshot[number] {
   const { name, help, type } = definition;
-  // prom-client's types describe `type` as a numeric enum and require `collect`,
-  // while the JSON it produces itself has the type's name and no function.
+  // prom-client's types declare `type` as a numeric enum and require `collect`, but
+  // the JSON that prom-client itself produces has the type's name and no function.
   return { name, help, type, values, aggregator: 'sum' } as unknown as MetricSnapshot[number];
 }

@@ -9,7 +9,7 @@ const CONNECT_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 
 export type ServiceBackendLabel = 'service' | 'backend';
 
-/** A metric that workers count in plain numbers (see connection-stats.ts). */
+/** Name, help, type and buckets of a metric that workers count in plain numbers (see connection-stats.ts). */
 export interface StatsMetric {
   readonly name: string;
   readonly help: string;
@@ -17,7 +17,7 @@ export interface StatsMetric {
   readonly buckets?: readonly number[];
 }
 
-/** The per-connection metrics: labels `service` and `backend`, except where noted. */
+/** The per-connection metrics, labelled `service` and `backend` except where noted. */
 export const CONNECTION_STATS = {
   connectionsTotal: {
     name: 'rsp_connections_total',
@@ -50,7 +50,7 @@ export const CONNECTION_STATS = {
   },
 } as const satisfies Record<string, StatsMetric>;
 
-/** Creates the one per-connection metric a worker keeps in prom-client: failures are rare, and their reasons many. */
+/** Creates the one per-connection metric that a worker keeps in prom-client: failures are rare, and their reasons many. */
 export function createConnectionErrors(registry: Registry): Counter<ServiceBackendLabel | 'reason'> {
   return new Counter({
     name: 'rsp_connection_errors_total',

@@ -1,5 +1,5 @@
 // A worker's metrics: the per-connection counts in plain numbers (see
-// connection-stats.ts), failures and the process metrics in a prom-client registry.
+// connection-stats.ts), and failures and process metrics in a prom-client registry.
 import { collectDefaultMetrics, Registry, type Counter } from 'prom-client';
 import type { CloseReason } from '../pump/close-reason.js';
 import type { MetricSnapshot } from './cluster-metrics.js';

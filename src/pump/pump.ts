@@ -50,10 +50,10 @@ export class Pump {
   /** First error or local abort; it outranks a clean end. */
   private failure: { reason: CloseReason; side: Side; error: Error | undefined } | undefined;
   private openSockets = 2;
-  /** Milliseconds without a byte read from either side before the connection is closed; 0 disables. */
+  /** Milliseconds without a byte read from either side before the connection is closed, or 0 for no limit. */
   private readonly idleMs: number;
   private idleTimer: NodeJS.Timeout | undefined;
-  /** performance.now() when a byte was last read from either side, or a peer's write buffer drained. */
+  /** Time, from performance.now(), of the last read from either side or the last drain towards a peer. */
   private lastActivity = 0;
 
   constructor(client: Socket, backend: Socket, options: PumpOptions, onClose: (result: PumpResult) => void) {
@@ -76,9 +76,9 @@ export class Pump {
     backend.on('close', onSocketClose);
     backend.on('drain', onBackendDrain);
 
-    // Each read stores the time, and the timer checks it when it fires: it closes
-    // the connection or waits for the rest of the idle time. A socket's own
-    // timeout (setTimeout()) would re-arm a Node.js timer on every read and write.
+    // Reads only store the time. The timer checks it when it fires, and closes the
+    // connection or waits for the rest of the idle time. socket.setTimeout() would
+    // re-arm a Node.js timer on every read and write instead.
     this.idleMs = options.idleMs;
     if (this.idleMs > 0) {
       this.lastActivity = performance.now();

@@ -88,7 +88,7 @@ export class ServiceListener {
   private readonly server: Server;
   private backends: ServiceBackend[];
   private readonly metrics: WorkerMetrics;
-  /** Whole-connection durations of the service; its name stays the same across reloads. */
+  /** Histogram of whole-connection durations. A reload keeps the service's name, so it keeps this histogram too. */
   private readonly connectionDuration: HistogramCounts;
   /** Selects among the backends that are not backups. */
   private balancer: Balancer;

@@ -161,7 +161,7 @@ export function startGreetingBackend(greeting: string, options: BackendOptions =
   });
 }
 
-/** Writes one byte every `intervalMs`, `count` times, then ends its write side. The client need not send anything. */
+/** Starts a backend that writes one byte every `intervalMs`, `count` times, then ends its write side. It needs nothing from the client. */
 export function startTickingBackend(intervalMs: number, count: number, options: BackendOptions = {}): Promise<Backend> {
   return startBackend(options, (socket, state) => {
     let sent = 0;

@@ -79,8 +79,8 @@ describe('timeouts', () => {
     assert.equal(samples.sum('rsp_connection_errors_total', { service: 'web', backend: echo.address, reason: 'idle' }), 1);
   });
 
-  test('idle timeout counts bytes from the backend alone as activity', async (t) => {
-    // The client sends nothing; the backend sends a byte every 300 ms for 3 s, three times the idle timeout.
+  test('backend bytes keep connection active', async (t) => {
+    // The client sends nothing. The backend sends a byte every 300 ms for 3 s, three times the idle timeout.
     const ticking = await startTickingBackend(300, 10);
     t.after(() => ticking.close());
     const rsp = await startRsp({ config: healthConfig({ services: { web: [ticking.address] }, timeouts: { idle: 1 } }) });

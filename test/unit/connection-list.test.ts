@@ -15,7 +15,7 @@ function ids(list: ConnectionList<Member>): number[] {
 }
 
 describe('connection list', () => {
-  test('adds, removes from any position and counts', () => {
+  test('adds and removes members', () => {
     const list = new ConnectionList<Member>();
     const [a, b, c, d] = [member(1), member(2), member(3), member(4)];
     for (const entry of [a, b, c, d]) list.add(entry);
@@ -31,7 +31,7 @@ describe('connection list', () => {
     assert.equal(list.size, 1);
   });
 
-  test('clears the links of a removed member', () => {
+  test('clears removed member links', () => {
     const list = new ConnectionList<Member>();
     const [a, b, c] = [member(1), member(2), member(3)];
     for (const entry of [a, b, c]) list.add(entry);
@@ -41,7 +41,7 @@ describe('connection list', () => {
     assert.equal(b.listed, false);
   });
 
-  test('ignores a second add and a delete of a non-member', () => {
+  test('ignores duplicate add and delete', () => {
     const list = new ConnectionList<Member>();
     const a = member(1);
     list.add(a);
@@ -54,7 +54,7 @@ describe('connection list', () => {
     assert.deepEqual(ids(list), []);
   });
 
-  test('lets members go while the caller walks an array of them', () => {
+  test('deletes while walking the array', () => {
     const list = new ConnectionList<Member>();
     for (let id = 1; id <= 5; id++) list.add(member(id));
     for (const entry of list.toArray()) list.delete(entry);

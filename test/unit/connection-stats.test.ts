@@ -1,6 +1,5 @@
-// The worker's plain-number connection metrics must render exactly what the
-// same counts kept in prom-client's own metrics render, through the same
-// aggregation the primary uses.
+// The worker's plain-number connection metrics must render the same text as
+// prom-client's own metrics with the same counts, through the primary's aggregation.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -11,7 +10,7 @@ import { CONNECTION_STATS } from '../../src/metrics/definitions.js';
 const CONNECT_TIMES = [0, 0.0004, 0.0005, 0.00051, 0.003, 0.1, 5, 7.5, 0.001, 0.001];
 const DURATIONS = [0.002, 0.005, 0.7, 3600, 4000, 12];
 
-/** Returns a registry with the same counts in prom-client metrics, as the worker kept them before connection-stats.ts. */
+/** Returns a prom-client registry with the counts that connectionStats() records. */
 function promClientRegistry(): Registry {
   const registry = new Registry();
   const registers = [registry];
@@ -61,13 +60,13 @@ function connectionStats(): ConnectionStats {
 }
 
 describe('connection stats', () => {
-  test('render what prom-client renders for the same counts', async () => {
+  test('renders like prom-client', async () => {
     const expected = await AggregatorRegistry.aggregate([await promClientRegistry().getMetricsAsJSON()]).metrics();
     const actual = await AggregatorRegistry.aggregate([connectionStats().snapshot()]).metrics();
     assert.equal(actual, expected);
   });
 
-  test('sum across workers like prom-client metrics', async () => {
+  test('sums workers like prom-client', async () => {
     const expected = await AggregatorRegistry.aggregate([
       await promClientRegistry().getMetricsAsJSON(),
       await promClientRegistry().getMetricsAsJSON(),
@@ -76,14 +75,14 @@ describe('connection stats', () => {
     assert.equal(actual, expected);
   });
 
-  test('give one object per service and backend', () => {
+  test('reuses objects per label set', () => {
     const stats = new ConnectionStats();
     assert.equal(stats.backend('web', 'a:1'), stats.backend('web', 'a:1'));
     assert.notEqual(stats.backend('web', 'a:1'), stats.backend('api', 'a:1'));
     assert.equal(stats.connectionDuration('web'), stats.connectionDuration('web'));
   });
 
-  test('count a value equal to a bound in that bound', () => {
+  test('counts bound value in bucket', () => {
     const histogram = new HistogramCounts([1, 2]);
     for (const value of [1, 2, 2.5]) histogram.observe(value);
     const buckets = histogram.samples('x', {}).filter((sample) => sample.metricName === 'x_bucket');

@@ -17,6 +17,7 @@ import { ClusterMetrics } from '../metrics/cluster-metrics.js';
 import { createPrimaryMetrics, type PrimaryMetrics } from '../metrics/definitions.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
 import { Throttle } from '../throttle.js';
+import { dataPathOf } from '../worker/handle-client.js';
 import { workerExecArgv } from '../worker/node-options.js';
 import { LoadTable } from './load-table.js';
 import { WorkerPool } from './worker-pool.js';
@@ -189,6 +190,7 @@ class Primary {
           listen: addresses.get(service.name) ?? formatEndpoint(service.listen),
           algorithm: service.algorithm,
           backends: service.backends.map((backend) => backend.address),
+          dataPath: dataPathOf(service),
         })),
         metrics: this.metricsAddress,
       },

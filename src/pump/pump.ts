@@ -23,6 +23,20 @@ export interface ByteCounts {
   bytesDownstream: number;
 }
 
+/** What the service listener needs from a running pump, on sockets or on handles. */
+export interface ConnectionPump {
+  /**
+   * Resets both sides at once and records `reason`, for drain deadlines: the
+   * stream is cut, so neither peer must see a clean FIN. Idempotent.
+   */
+  abort(reason: CloseReason): void;
+  /**
+   * Adds the bytes moved each way since the previous call to `counts`, so a
+   * long-lived connection shows up in byte counters before it closes.
+   */
+  countBytes(counts: ByteCounts): void;
+}
+
 export interface PumpOptions {
   /** Close both sides after this long without a byte in either direction; 0 disables. */
   readonly idleMs: number;
@@ -34,7 +48,7 @@ export interface PumpOptions {
  * with `BACKEND_SOCKET_OPTIONS`, paused, and connected. The pump resumes both.
  * `onClose` runs once, after both sockets closed.
  */
-export class Pump {
+export class Pump implements ConnectionPump {
   private readonly client: Socket;
   private readonly backend: Socket;
   private readonly onClose: (result: PumpResult) => void;
@@ -92,20 +106,12 @@ export class Pump {
     backend.resume();
   }
 
-  /**
-   * Resets both sides at once and records `reason`, for drain deadlines: the
-   * stream is cut, so neither peer must see a clean FIN. Idempotent.
-   */
   abort(reason: CloseReason): void {
     this.fail(reason, 'internal', undefined);
     resetSocket(this.client);
     resetSocket(this.backend);
   }
 
-  /**
-   * Adds the bytes moved each way since the previous call to `counts`, so a
-   * long-lived connection shows up in byte counters before it closes.
-   */
   countBytes(counts: ByteCounts): void {
     counts.bytesUpstream += this.bytesUpstream - this.countedUpstream;
     counts.bytesDownstream += this.bytesDownstream - this.countedDownstream;
@@ -218,7 +224,7 @@ export class Pump {
 }
 
 /** One set of read buffers serves every backend socket of the process. */
-const readBuffers = new ReadBuffers();
+export const readBuffers = new ReadBuffers();
 
 const kPump = Symbol('rsp.pump');
 type PumpedSocket = Socket & { [kPump]?: Pump };

@@ -6,7 +6,9 @@ import type { BackendConfig, ServiceConfig } from '../config/types.js';
 import { allowsOneMore, isSelectable, type BalancedBackend, type Balancer, type LimitView } from '../balancing/balancer.js';
 import { createBalancer } from '../balancing/create-balancer.js';
 import { reasonForError, type CloseReason } from '../pump/close-reason.js';
-import { Pump, type PumpResult } from '../pump/pump.js';
+import { handleError, HandlePump } from '../pump/handle-pump.js';
+import { Pump, type ConnectionPump, type PumpResult } from '../pump/pump.js';
+import type { HandleAddress, TcpHandle } from '../pump/stream-handles.js';
 import { LogLimiter, type Logger } from '../log.js';
 import type { HistogramCounts } from '../metrics/connection-stats.js';
 import type { BackendMetrics, WorkerMetrics } from '../metrics/worker-metrics.js';
@@ -15,6 +17,8 @@ import { readProxyHeader } from '../proxy-protocol/read-header.js';
 import type { ServiceLoad } from '../ipc/messages.js';
 import { connectBackend } from './backend-connect.js';
 import { ConnectionList, type ListedConnection } from './connection-list.js';
+import { DATA_PATH_HANDLES, dataPathOf, HandleClient, setHandleAcceptor } from './handle-client.js';
+import { connectBackendHandle } from './handle-connect.js';
 
 /** Delay before waiting connections are tried again after a connect failure sent one back to the queue. */
 const QUEUE_RETRY_DELAY_MS = 250;
@@ -61,7 +65,8 @@ interface Waiter {
 
 /** A client connection from accept until both sockets are closed. */
 interface Connection extends ListedConnection<Connection> {
-  readonly client: Socket;
+  /** A net.Socket, or a TCP handle when the connection runs on handles (see handle-client.ts). */
+  readonly client: Socket | HandleClient;
   /**
    * The original client: the socket's peer, or the source of a PROXY protocol header
    * from a trusted load balancer. Read at accept time because a closed socket no
@@ -73,10 +78,11 @@ interface Connection extends ListedConnection<Connection> {
   proxied: ProxiedAddresses | undefined;
   /** `host:port` of the client, from `sourceAddress` and `sourcePort`. */
   clientAddress: string;
-  backendSocket: Socket | undefined;
+  /** The backend socket or connect attempt, until the pump takes over. */
+  backendSocket: { destroy(): void } | undefined;
   /** The backend the pump is connected to, once connected. */
   backend: ServiceBackend | undefined;
-  pump: Pump | undefined;
+  pump: ConnectionPump | undefined;
   readonly acceptedAt: number;
   /** The client address counted against `max_connections_per_client`, if any. */
   countedClient: string | undefined;
@@ -193,6 +199,7 @@ export class ServiceListener {
     this.backupBalancer = createBalancer(config.algorithm, this.backupBackends(), this.slot);
     this.trustedProxies = createBlockList(config.acceptProxyFrom);
     this.current = config;
+    this.applyAcceptPath();
     this.usesClusterCounts = dependsOnClusterCounts(config);
     this.sharesPicks = sharesRoundRobinPicks(config, this.limitView);
     this.processQueue();
@@ -280,6 +287,7 @@ export class ServiceListener {
       this.server.once('error', onError);
       this.server.listen({ host: this.config.listen.host, port: this.config.listen.port }, () => {
         this.server.off('error', onError);
+        this.applyAcceptPath();
         this.server.on('error', (error) => this.log.error({ err: error }, 'listen socket error'));
         const address = this.server.address();
         if (address === null || typeof address === 'string') {
@@ -332,34 +340,30 @@ export class ServiceListener {
     });
   }
 
+  /** Takes clients as TCP handles or as net.Socket, as dataPathOf() says for the current config. */
+  private applyAcceptPath(): void {
+    setHandleAcceptor(this.server, dataPathOf(this.current) === 'handles' ? this.onClientHandle : undefined);
+  }
+
+  private readonly onClientHandle = (error: number, handle: TcpHandle | undefined): void => {
+    if (error !== 0 || handle === undefined) {
+      this.server.emit('error', handleError(error, 'accept'));
+      return;
+    }
+    handle.setNoDelay(true);
+    const peer: HandleAddress = {};
+    handle.getpeername(peer);
+    this.admit(this.accept(new HandleClient(handle), normalizeAddress(peer.address ?? ''), peer.port ?? 0));
+  };
+
   private readonly onClientConnection = (client: Socket): void => {
-    // The primary can hand over a connection it accepted just before this worker
-    // closed its listener; it is served like any other.
-    if (this.draining) this.acceptedWhileDraining++;
     // The local address (getsockname) is read only when a PROXY header needs it.
-    const sourceAddress = normalizeAddress(client.remoteAddress ?? '');
-    const sourcePort = client.remotePort ?? 0;
-    const connection: Connection = {
-      client,
-      sourceAddress,
-      sourcePort,
-      proxied: undefined,
-      clientAddress: formatAddress(sourceAddress, sourcePort),
-      backendSocket: undefined,
-      backend: undefined,
-      pump: undefined,
-      acceptedAt: Date.now(),
-      countedClient: undefined,
-      previous: undefined,
-      next: undefined,
-      listed: false,
-    };
-    this.connections.add(connection);
+    const connection = this.accept(client, normalizeAddress(client.remoteAddress ?? ''), client.remotePort ?? 0);
     // Until the pump takes over, an error here (a reset while the backend connects)
     // only ends this connection; the pump adds its own handler afterwards.
     client.on('error', this.onEarlyClientError);
 
-    if (this.trustedProxies !== undefined && this.trustedProxies.check(sourceAddress, isIPv6(sourceAddress) ? 'ipv6' : 'ipv4')) {
+    if (this.trustedProxies !== undefined && this.trustedProxies.check(connection.sourceAddress, isIPv6(connection.sourceAddress) ? 'ipv6' : 'ipv4')) {
       readProxyHeader(client, this.config.timeouts.connectMs, (error, proxied) => {
         if (error !== undefined) {
           this.rejectProxyHeader(connection, error);
@@ -377,6 +381,30 @@ export class ServiceListener {
     }
     this.admit(connection);
   };
+
+  /** Records a new client connection in the list of open ones and returns it. */
+  private accept(client: Socket | HandleClient, sourceAddress: string, sourcePort: number): Connection {
+    // The primary can hand over a connection it accepted just before this worker
+    // closed its listener; it is served like any other.
+    if (this.draining) this.acceptedWhileDraining++;
+    const connection: Connection = {
+      client,
+      sourceAddress,
+      sourcePort,
+      proxied: undefined,
+      clientAddress: formatAddress(sourceAddress, sourcePort),
+      backendSocket: undefined,
+      backend: undefined,
+      pump: undefined,
+      acceptedAt: Date.now(),
+      countedClient: undefined,
+      previous: undefined,
+      next: undefined,
+      listed: false,
+    };
+    this.connections.add(connection);
+    return connection;
+  }
 
   /** Applies the per-client limit, then starts the connection or queues it behind earlier waiters. */
   private admit(connection: Connection): void {
@@ -532,60 +560,99 @@ export class ServiceListener {
     backend.picks++;
     this.changeActive(backend, 1);
     const startedAt = Date.now();
+    const client = connection.client;
+    const timeoutMs = this.config.timeouts.connectMs;
 
-    connection.backendSocket = connectBackend(backend.config, this.config.timeouts.connectMs, (error, socket) => {
-      if (error !== undefined || socket === undefined) {
-        this.changeActive(backend, -1);
+    if (client instanceof HandleClient && DATA_PATH_HANDLES !== undefined) {
+      const handles = DATA_PATH_HANDLES;
+      connection.backendSocket = connectBackendHandle(handles, backend.config, timeoutMs, (error, handle) => {
         connection.backendSocket = undefined;
-        if (connection.client.destroyed) {
-          // Aborted by a drain deadline: not a failure of the backend.
+        if (error !== undefined || handle === undefined) {
+          this.onConnectFailed(connection, backend, tried, error, startedAt);
+          return;
+        }
+        if (client.destroyed) {
+          // Aborted by a drain deadline while connecting.
+          this.changeActive(backend, -1);
+          handle.close(noop);
           this.forget(connection);
           return;
         }
-        const reason = error === undefined ? 'other' : reasonForError(error);
-        backend.metrics.countError(reason);
-        this.reportOutcome(backend, false, reason);
-        this.logBackendFailure(backend, error, Date.now() - startedAt);
-        const retry = this.tryStart(connection, tried);
-        // A waiting connection drops the failed backend from its tried set, so it
-        // cannot block the queue head once that backend has free slots again. No event announces
-        // that the backend recovered, so the queue is tried again after a short delay.
-        if (retry === 'full') {
-          this.enqueue(connection, new Set(), true);
-          this.scheduleQueueRetry();
-        }
-        else if (retry === 'no_backend') this.rejectNoBackend(connection, tried.size);
+        const proxyProtocol = backend.config.proxyProtocol;
+        const preface = proxyProtocol === null ? undefined : encodeProxyHeader(proxyProtocol, connection.proxied ?? client.addresses());
+        this.onConnected(connection, backend, startedAt);
+        const options = { idleMs: this.config.timeouts.idleMs, preface };
+        connection.pump = new HandlePump(handles, client.handle, handle, options, (result) => this.onPumpClosed(connection, backend, result));
+      });
+      return;
+    }
+
+    if (client instanceof HandleClient) throw new Error('a client handle without the handle data path');
+    connection.backendSocket = connectBackend(backend.config, timeoutMs, (error, socket) => {
+      if (error !== undefined || socket === undefined) {
+        connection.backendSocket = undefined;
+        this.onConnectFailed(connection, backend, tried, error, startedAt);
         return;
       }
-      if (connection.client.destroyed) {
+      if (client.destroyed) {
         // Aborted by a drain deadline while connecting.
         this.changeActive(backend, -1);
         socket.destroy();
         this.forget(connection);
         return;
       }
-      connection.client.off('error', this.onEarlyClientError);
+      client.off('error', this.onEarlyClientError);
       const proxyProtocol = backend.config.proxyProtocol;
-      if (proxyProtocol !== null) socket.write(encodeProxyHeader(proxyProtocol, connection.proxied ?? socketAddresses(connection.client)));
-      const stats = backend.metrics.stats;
-      stats.connections++;
-      stats.open++;
-      stats.connectDuration.observe((Date.now() - startedAt) / 1000);
-      connection.backend = backend;
-      connection.pump = new Pump(connection.client, socket, { idleMs: this.config.timeouts.idleMs }, (result) => {
-        this.changeActive(backend, -1);
-        stats.open--;
-        connection.pump?.countBytes(stats);
-        if (result.reason !== 'client_end' && result.reason !== 'backend_end') backend.metrics.countError(result.reason);
-        // A connect alone proves little (a backend may accept and then reset every
-        // connection), so only a connection that ended cleanly clears reported failures.
-        if (result.side === 'backend' && result.reason === 'reset') this.reportOutcome(backend, false, 'reset');
-        else if (backend.reportedFailure && (result.reason === 'client_end' || result.reason === 'backend_end')) {
-          this.reportOutcome(backend, true, result.reason);
-        }
-        this.onConnectionClosed(connection, backend, result);
-      });
+      if (proxyProtocol !== null) socket.write(encodeProxyHeader(proxyProtocol, connection.proxied ?? socketAddresses(client)));
+      this.onConnected(connection, backend, startedAt);
+      connection.pump = new Pump(client, socket, { idleMs: this.config.timeouts.idleMs }, (result) => this.onPumpClosed(connection, backend, result));
     });
+  }
+
+  /** Counts a failed connect, then tries the next backend or queues the connection. */
+  private onConnectFailed(connection: Connection, backend: ServiceBackend, tried: Set<BalancedBackend>, error: Error | undefined, startedAt: number): void {
+    this.changeActive(backend, -1);
+    if (connection.client.destroyed) {
+      // Aborted by a drain deadline: not a failure of the backend.
+      this.forget(connection);
+      return;
+    }
+    const reason = error === undefined ? 'other' : reasonForError(error);
+    backend.metrics.countError(reason);
+    this.reportOutcome(backend, false, reason);
+    this.logBackendFailure(backend, error, Date.now() - startedAt);
+    const retry = this.tryStart(connection, tried);
+    // A waiting connection drops the failed backend from its tried set, so it
+    // cannot block the queue head once that backend has free slots again. No event announces
+    // that the backend recovered, so the queue is tried again after a short delay.
+    if (retry === 'full') {
+      this.enqueue(connection, new Set(), true);
+      this.scheduleQueueRetry();
+    }
+    else if (retry === 'no_backend') this.rejectNoBackend(connection, tried.size);
+  }
+
+  private onConnected(connection: Connection, backend: ServiceBackend, startedAt: number): void {
+    const stats = backend.metrics.stats;
+    stats.connections++;
+    stats.open++;
+    stats.connectDuration.observe((Date.now() - startedAt) / 1000);
+    connection.backend = backend;
+  }
+
+  private onPumpClosed(connection: Connection, backend: ServiceBackend, result: PumpResult): void {
+    const stats = backend.metrics.stats;
+    this.changeActive(backend, -1);
+    stats.open--;
+    connection.pump?.countBytes(stats);
+    if (result.reason !== 'client_end' && result.reason !== 'backend_end') backend.metrics.countError(result.reason);
+    // A connect alone proves little (a backend may accept and then reset every
+    // connection), so only a connection that ended cleanly clears reported failures.
+    if (result.side === 'backend' && result.reason === 'reset') this.reportOutcome(backend, false, 'reset');
+    else if (backend.reportedFailure && (result.reason === 'client_end' || result.reason === 'backend_end')) {
+      this.reportOutcome(backend, true, result.reason);
+    }
+    this.onConnectionClosed(connection, backend, result);
   }
 
   private changeActive(backend: ServiceBackend, delta: number): void {
@@ -719,3 +786,5 @@ function createBlockList(networks: readonly string[] | null): BlockList | undefi
   }
   return list;
 }
+
+function noop(): void {}

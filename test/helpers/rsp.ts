@@ -22,6 +22,7 @@ export interface StartedService {
   readonly listen: string;
   readonly algorithm: string;
   readonly backends: readonly string[];
+  readonly dataPath: string;
 }
 
 export interface RspProcess {
@@ -65,6 +66,8 @@ export interface StartOptions {
    * pick the worker.
    */
   readonly accept?: 'primary' | 'workers';
+  /** Variables added to rsp's environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Writes `config` to rsp.lua in a new temporary directory. */
@@ -75,9 +78,9 @@ export function writeConfigFile(config: string): { path: string; remove(): void 
   return { path, remove: () => rmSync(directory, { recursive: true, force: true }) };
 }
 
-function childEnvironment(): NodeJS.ProcessEnv {
+function childEnvironment(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
   // node --test marks its child processes with this variable, and rsp is not a test file.
-  const env = { ...process.env };
+  const env = { ...process.env, ...extra };
   delete env.NODE_TEST_CONTEXT;
   return env;
 }
@@ -106,7 +109,7 @@ function parseLine(text: string): LogLine | undefined {
 export async function startRsp(options: StartOptions): Promise<RspProcess> {
   const configFile = writeConfigFile(options.accept === undefined ? options.config : `accept = "${options.accept}"\n${options.config}`);
   const args = [mainScript, '--workers', String(options.workers ?? 1), ...(options.args ?? []), configFile.path];
-  const child = spawn(process.execPath, args, { cwd: repoRoot, env: childEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: repoRoot, env: childEnvironment(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
 
   let stdoutText = '';
   let stderrText = '';

@@ -1,0 +1,333 @@
+// The pump on Node.js's TCP handles (stream-handles.ts): the same contract as
+// pump.ts, without net.Socket's stream layer. Reads are written to the other
+// handle at once; a write that leaves bytes queued in libuv stops the reading
+// side until its queue is written out, and a FIN is passed on as a shutdown.
+import { getSystemErrorName } from 'node:util';
+import { reasonForError, type CloseReason, type Side } from './close-reason.js';
+import type { ByteCounts, ConnectionPump, PumpOptions, PumpResult } from './pump.js';
+import { readBuffers } from './pump.js';
+import { countReadBytes } from './read-garbage.js';
+import type { ShutdownRequest, StreamHandles, TcpHandle, WriteRequest } from './stream-handles.js';
+
+/**
+ * Bytes queued towards one side above which the other side stops reading, as
+ * with net.Socket's default high-water mark. Reading resumes once every queued
+ * write has finished.
+ */
+const HIGH_WATER_BYTES = 16 * 1024;
+
+/** One of the two sockets of a pumped connection. */
+class Leg {
+  readonly handle: TcpHandle;
+  readonly side: Side;
+  readonly pump: HandlePump;
+  peer!: Leg;
+  /** The peer sent its FIN. */
+  eof = false;
+  /** rsp has asked for a FIN towards this socket, or closed it. */
+  finishing = false;
+  /** The FIN towards this socket has been sent. */
+  finished = false;
+  closed = false;
+  /** Reading stopped because the other socket's write queue is full. */
+  blocked = false;
+  /** Asynchronous writes towards this socket that have not finished. */
+  pendingWrites = 0;
+  /** The buffer the socket reads into; backend sockets only. */
+  readBuffer: Uint8Array | undefined;
+
+  constructor(handle: TcpHandle, side: Side, pump: HandlePump) {
+    this.handle = handle;
+    this.side = side;
+    this.pump = pump;
+  }
+}
+
+export interface HandlePumpOptions extends PumpOptions {
+  /** Bytes written to the backend before any from the client, such as a PROXY protocol header. */
+  readonly preface?: Uint8Array | undefined;
+}
+
+const kLeg = Symbol('rsp.leg');
+type LeggedHandle = TcpHandle & { [kLeg]?: Leg };
+
+/**
+ * Pumps bytes between two connected TCP handles. The client handle must not be
+ * reading yet. The backend handle must be connected and not reading. `onClose`
+ * runs once, after both handles closed.
+ */
+export class HandlePump implements ConnectionPump {
+  private readonly handles: StreamHandles;
+  private readonly client: Leg;
+  private readonly backend: Leg;
+  private readonly onClose: (result: PumpResult) => void;
+
+  private bytesUpstream = 0;
+  private bytesDownstream = 0;
+  private countedUpstream = 0;
+  private countedDownstream = 0;
+  private endReason: CloseReason | undefined;
+  private endSide: Side = 'internal';
+  private failure: { reason: CloseReason; side: Side; error: Error | undefined } | undefined;
+  private openHandles = 2;
+  private readonly idleMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastActivity = 0;
+
+  constructor(handles: StreamHandles, client: TcpHandle, backend: TcpHandle, options: HandlePumpOptions, onClose: (result: PumpResult) => void) {
+    this.handles = handles;
+    this.onClose = onClose;
+    this.client = new Leg(client, 'client', this);
+    this.backend = new Leg(backend, 'backend', this);
+    this.client.peer = this.backend;
+    this.backend.peer = this.client;
+    (client as LeggedHandle)[kLeg] = this.client;
+    (backend as LeggedHandle)[kLeg] = this.backend;
+
+    this.idleMs = options.idleMs;
+    if (this.idleMs > 0) {
+      this.lastActivity = performance.now();
+      this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
+    }
+
+    client.onread = onClientRead;
+    // Backend reads land in the worker's shared read buffers, as with the socket pump.
+    const buffer = readBuffers.nextBuffer();
+    this.backend.readBuffer = buffer;
+    backend.useUserBuffer(buffer);
+    backend.onread = onBackendRead;
+    if (options.preface !== undefined) this.forward(this.client, options.preface);
+    this.startReading(this.client);
+    this.startReading(this.backend);
+  }
+
+  abort(reason: CloseReason): void {
+    this.fail(reason, 'internal', undefined);
+    this.close(this.client, true);
+    this.close(this.backend, true);
+  }
+
+  countBytes(counts: ByteCounts): void {
+    counts.bytesUpstream += this.bytesUpstream - this.countedUpstream;
+    counts.bytesDownstream += this.bytesDownstream - this.countedDownstream;
+    this.countedUpstream = this.bytesUpstream;
+    this.countedDownstream = this.bytesDownstream;
+  }
+
+  // The methods below are called by the shared handle callbacks at the end of
+  // this file; nothing else should call them.
+
+  onClientRead(arrayBuffer: ArrayBuffer | undefined): void {
+    const nread = this.handles.readResult();
+    if (nread > 0 && arrayBuffer !== undefined) {
+      this.bytesUpstream += nread;
+      countReadBytes(nread);
+      this.forward(this.client, Buffer.from(arrayBuffer, this.handles.readOffset(), nread));
+      return;
+    }
+    this.onReadEnd(this.client, nread);
+  }
+
+  onBackendRead(): Uint8Array | undefined {
+    const nread = this.handles.readResult();
+    const buffer = this.backend.readBuffer;
+    if (nread <= 0 || buffer === undefined) {
+      this.onReadEnd(this.backend, nread);
+      return undefined;
+    }
+    this.bytesDownstream += nread;
+    const queued = this.forward(this.backend, readBuffers.takeChunk(buffer, nread));
+    readBuffers.afterChunkWritten(buffer, nread, queued);
+    const next = readBuffers.nextBuffer();
+    this.backend.readBuffer = next;
+    return next;
+  }
+
+  onWriteComplete(leg: Leg, request: WriteRequest, status: number): void {
+    leg.pendingWrites--;
+    request.buffer = null;
+    if (leg.closed) return;
+    if (status < 0) {
+      this.failLeg(leg, status, 'write');
+      return;
+    }
+    // A finished write means the peer is reading: a slow reader of a large
+    // response is not idle.
+    this.lastActivity = performance.now();
+    const source = leg.peer;
+    if (leg.pendingWrites === 0 && source.blocked) {
+      source.blocked = false;
+      this.startReading(source);
+    }
+  }
+
+  onShutdownComplete(leg: Leg): void {
+    leg.finished = true;
+    // A socket that has both sent and received a FIN is done.
+    if (leg.eof) this.close(leg, false);
+  }
+
+  onHandleClosed(): void {
+    this.openHandles--;
+    if (this.openHandles > 0) return;
+    clearTimeout(this.idleTimer);
+    const failure = this.failure;
+    this.onClose({
+      reason: failure?.reason ?? this.endReason ?? 'other',
+      side: failure?.side ?? this.endSide,
+      error: failure?.error,
+      bytesUpstream: this.bytesUpstream,
+      bytesDownstream: this.bytesDownstream,
+    });
+  }
+
+  onIdleTimer(): void {
+    const remaining = this.lastActivity + this.idleMs - performance.now();
+    if (remaining > 0) {
+      this.idleTimer = setTimeout(onIdleTimer, remaining, this);
+      return;
+    }
+    this.idleTimer = undefined;
+    // An idle connection has no bytes in flight, so it is closed with a normal FIN.
+    this.fail('idle', 'internal', undefined);
+    this.close(this.client, false);
+    this.close(this.backend, false);
+  }
+
+  /**
+   * Writes bytes read from `from` to its peer. Returns true when libuv keeps
+   * the bytes queued, so their buffer must not be reused yet.
+   */
+  private forward(from: Leg, chunk: Uint8Array): boolean {
+    this.lastActivity = performance.now();
+    const to = from.peer;
+    // Bytes for a socket that is closed or finishing are dropped: a reset or an
+    // idle close is already on its way to the reader.
+    if (to.closed || to.finishing) return false;
+    const request = this.handles.createWriteRequest();
+    request.handle = to.handle;
+    request.oncomplete = onWriteComplete;
+    request.async = false;
+    request.buffer = null;
+    const error = to.handle.writeBuffer(request, chunk);
+    if (error !== 0) {
+      this.failLeg(to, error, 'write');
+      return false;
+    }
+    if (!this.handles.lastWriteWasAsync()) return false;
+    request.buffer = chunk;
+    to.pendingWrites++;
+    if (to.handle.writeQueueSize >= HIGH_WATER_BYTES && !from.blocked) {
+      from.blocked = true;
+      from.handle.readStop();
+    }
+    return true;
+  }
+
+  /** Handles a read that brought no bytes: the peer's FIN or an error. */
+  private onReadEnd(leg: Leg, nread: number): void {
+    if (nread === 0) return;
+    if (nread !== this.handles.eof) {
+      this.failLeg(leg, nread, 'read');
+      return;
+    }
+    // Half-close: a FIN from one side becomes a FIN towards the other, sent after
+    // the bytes already queued for it.
+    leg.eof = true;
+    if (this.endReason === undefined) {
+      this.endReason = leg.side === 'client' ? 'client_end' : 'backend_end';
+      this.endSide = leg.side;
+    }
+    if (leg.finished) this.close(leg, false);
+    this.finish(leg.peer);
+  }
+
+  /**
+   * Sends FIN towards `leg` after its queued bytes. A socket whose peer has sent
+   * its FIN already and that has no write queued is closed at once instead:
+   * close() sends the FIN after the bytes in the kernel's buffer just as
+   * shutdown() does, and saves the shutdown call and its callback.
+   */
+  private finish(leg: Leg): void {
+    if (leg.closed || leg.finishing) return;
+    leg.finishing = true;
+    if (leg.eof && leg.pendingWrites === 0) {
+      this.close(leg, false);
+      return;
+    }
+    const request = this.handles.createShutdownRequest();
+    request.handle = leg.handle;
+    request.oncomplete = onShutdownComplete;
+    const result = leg.handle.shutdown(request);
+    // 1 means done at once. Any error (the socket is no longer connected) leaves
+    // nothing to send, as net.Socket treats it.
+    if (result !== 0) this.onShutdownComplete(leg);
+  }
+
+  /**
+   * An error on one side truncates the stream, so the other side gets a reset
+   * (RST) rather than a FIN: a peer must never take a cut stream for a whole one.
+   */
+  private failLeg(leg: Leg, errno: number, syscall: string): void {
+    const error = handleError(errno, syscall);
+    this.fail(reasonForError(error), leg.side, error);
+    this.close(leg, false);
+    this.close(leg.peer, true);
+  }
+
+  private fail(reason: CloseReason, side: Side, error: Error | undefined): void {
+    if (this.failure === undefined) this.failure = { reason, side, error };
+  }
+
+  private startReading(leg: Leg): void {
+    if (leg.closed || leg.eof) return;
+    const error = leg.handle.readStart();
+    if (error !== 0) this.failLeg(leg, error, 'read');
+  }
+
+  /** Closes a handle once; with `reset`, its peer gets RST instead of FIN. */
+  private close(leg: Leg, reset: boolean): void {
+    if (leg.closed) return;
+    leg.closed = true;
+    leg.finishing = true;
+    // A reset fails on a handle that is shutting down; it is then closed normally,
+    // after the FIN already on its way.
+    if (reset && leg.handle.reset(onHandleClosed) === 0) return;
+    leg.handle.close(onHandleClosed);
+  }
+}
+
+/** Returns an Error like those of net.Socket for a libuv error number. */
+export function handleError(errno: number, syscall: string): NodeJS.ErrnoException {
+  const code = getSystemErrorName(errno);
+  const error: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
+  error.errno = errno;
+  error.code = code;
+  error.syscall = syscall;
+  return error;
+}
+
+// Shared callbacks: Node.js calls them with the handle or the request as `this`,
+// so an open connection keeps no closures of its own.
+
+function onClientRead(this: LeggedHandle, arrayBuffer?: ArrayBuffer): undefined {
+  this[kLeg]?.pump.onClientRead(arrayBuffer);
+  return undefined;
+}
+function onBackendRead(this: LeggedHandle): Uint8Array | undefined {
+  return this[kLeg]?.pump.onBackendRead();
+}
+function onWriteComplete(this: WriteRequest, status: number): void {
+  const leg = (this.handle as LeggedHandle)[kLeg];
+  leg?.pump.onWriteComplete(leg, this, status);
+}
+function onShutdownComplete(this: ShutdownRequest): void {
+  const leg = (this.handle as LeggedHandle)[kLeg];
+  if (leg !== undefined && !leg.closed) leg.pump.onShutdownComplete(leg);
+}
+function onHandleClosed(this: LeggedHandle): void {
+  this[kLeg]?.pump.onHandleClosed();
+}
+function onIdleTimer(pump: HandlePump): void {
+  pump.onIdleTimer();
+}

@@ -1,0 +1,120 @@
+// One connect attempt to a backend on a TCP handle (see stream-handles.ts),
+// bounded by the connect timeout: the handle counterpart of backend-connect.ts.
+import { lookup, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import type { BackendConfig } from '../config/types.js';
+import { handleError } from '../pump/handle-pump.js';
+import type { ConnectRequest, StreamHandles, TcpHandle } from '../pump/stream-handles.js';
+import { ConnectTimeoutError } from './backend-connect.js';
+
+/**
+ * Time for each address of a hostname before the next one is tried, as Node.js's
+ * own connect does by default (net.getDefaultAutoSelectFamilyAttemptTimeout()).
+ * The last address gets the rest of the connect timeout.
+ */
+const ATTEMPT_TIMEOUT_MS = 250;
+
+export type HandleConnectCallback = (error: Error | undefined, handle: TcpHandle | undefined) => void;
+
+/** A connect in progress; destroy() aborts it, and its callback then gets an error. */
+export interface PendingConnect {
+  destroy(): void;
+}
+
+/**
+ * Opens a TCP handle to `backend` for a handle pump. Calls `callback` exactly
+ * once: with the connected handle, which is not reading yet, or with the error.
+ * A hostname is resolved by the OS resolver at each attempt, and its addresses
+ * are tried in the order the resolver returns them.
+ */
+export function connectBackendHandle(
+  handles: StreamHandles,
+  backend: BackendConfig,
+  timeoutMs: number,
+  callback: HandleConnectCallback,
+): PendingConnect {
+  const deadline = performance.now() + timeoutMs;
+  let settled = false;
+  let current: TcpHandle | undefined;
+  let attemptTimer: NodeJS.Timeout | undefined;
+
+  const settle = (error: Error | undefined, handle: TcpHandle | undefined): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    clearTimeout(attemptTimer);
+    current = undefined;
+    callback(error, handle);
+  };
+  const fail = (error: Error): void => {
+    if (current !== undefined) current.close(noop);
+    settle(error, undefined);
+  };
+  const timer = setTimeout(() => fail(new ConnectTimeoutError(backend.address, timeoutMs)), timeoutMs);
+
+  const attempt = (addresses: readonly LookupAddress[], index: number): void => {
+    const target = addresses[index]!;
+    const last = index === addresses.length - 1;
+    const handle = handles.createTcpHandle();
+    handle.setNoDelay(true);
+    current = handle;
+    const request = handles.createConnectRequest();
+    request.address = target.address;
+    request.port = backend.port;
+    const next = (error: Error): void => {
+      if (settled || current !== handle) return;
+      clearTimeout(attemptTimer);
+      current = undefined;
+      handle.close(noop);
+      if (last) settle(error, undefined);
+      else attempt(addresses, index + 1);
+    };
+    request.oncomplete = function (this: ConnectRequest, status: number): void {
+      if (settled || current !== handle) return;
+      if (status < 0) {
+        next(connectError(status, target.address, backend.port));
+        return;
+      }
+      clearTimeout(attemptTimer);
+      settle(undefined, handle);
+    };
+    const error = target.family === 6
+      ? handle.connect6(request, target.address, backend.port)
+      : handle.connect(request, target.address, backend.port);
+    if (error !== 0) {
+      // Later, so that the callback never runs before this function returns.
+      setImmediate(next, connectError(error, target.address, backend.port));
+      return;
+    }
+    if (!last) {
+      const remaining = deadline - performance.now();
+      attemptTimer = setTimeout(next, Math.min(ATTEMPT_TIMEOUT_MS, remaining), new ConnectTimeoutError(backend.address, ATTEMPT_TIMEOUT_MS));
+    }
+  };
+
+  const family = isIP(backend.host);
+  if (family !== 0) {
+    attempt([{ address: backend.host, family }], 0);
+  } else {
+    lookup(backend.host, { all: true }, (error, addresses) => {
+      if (settled) return;
+      if (error !== null) settle(error, undefined);
+      else if (addresses.length === 0) settle(new Error(`${backend.host} resolved to no address`), undefined);
+      else attempt(addresses, 0);
+    });
+  }
+
+  return {
+    // A drain deadline during the attempt.
+    destroy: () => fail(new Error(`connect to ${backend.address} aborted`)),
+  };
+}
+
+/** Returns an Error like net.Socket's for a failed connect, naming the address. */
+function connectError(errno: number, address: string, port: number): Error {
+  const error = handleError(errno, 'connect');
+  error.message = `connect ${error.code ?? ''} ${address}:${port}`;
+  return Object.assign(error, { address, port });
+}
+
+function noop(): void {}

@@ -54,7 +54,7 @@ type LeggedHandle = TcpHandle & { [kLeg]?: Leg };
 /**
  * Pumps bytes between two connected TCP handles. The client handle must not be
  * reading yet. The backend handle must be connected and not reading. `onClose`
- * runs once, after both handles closed.
+ * runs once, when the pump has closed both handles.
  */
 export class HandlePump implements ConnectionPump {
   private readonly handles: StreamHandles;
@@ -167,7 +167,7 @@ export class HandlePump implements ConnectionPump {
     if (leg.eof) this.close(leg, false);
   }
 
-  onHandleClosed(): void {
+  private onHandleClosed(): void {
     this.openHandles--;
     if (this.openHandles > 0) return;
     clearTimeout(this.idleTimer);
@@ -238,7 +238,10 @@ export class HandlePump implements ConnectionPump {
       this.endReason = leg.side === 'client' ? 'client_end' : 'backend_end';
       this.endSide = leg.side;
     }
-    if (leg.finished) this.close(leg, false);
+    // Both directions of this socket are done once its FIN is sent. A FIN still
+    // waiting in libuv behind no queued bytes is sent by close() as well, which
+    // saves the shutdown call.
+    if (leg.finished || (leg.finishing && leg.pendingWrites === 0)) this.close(leg, false);
     this.finish(leg.peer);
   }
 
@@ -291,9 +294,10 @@ export class HandlePump implements ConnectionPump {
     leg.closed = true;
     leg.finishing = true;
     // A reset fails on a handle that is shutting down; it is then closed normally,
-    // after the FIN already on its way.
-    if (reset && leg.handle.reset(onHandleClosed) === 0) return;
-    leg.handle.close(onHandleClosed);
+    // after the FIN already on its way. libuv closes the file descriptor at once,
+    // so the pump counts the handle as closed without waiting for a callback.
+    if (!reset || leg.handle.reset() !== 0) leg.handle.close();
+    this.onHandleClosed();
   }
 }
 
@@ -324,9 +328,6 @@ function onWriteComplete(this: WriteRequest, status: number): void {
 function onShutdownComplete(this: ShutdownRequest): void {
   const leg = (this.handle as LeggedHandle)[kLeg];
   if (leg !== undefined && !leg.closed) leg.pump.onShutdownComplete(leg);
-}
-function onHandleClosed(this: LeggedHandle): void {
-  this[kLeg]?.pump.onHandleClosed();
 }
 function onIdleTimer(pump: HandlePump): void {
   pump.onIdleTimer();

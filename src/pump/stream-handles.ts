@@ -57,9 +57,13 @@ export interface TcpHandle {
   writeBuffer(request: WriteRequest, data: Uint8Array): number;
   /** Returns 1 when the shutdown finished at once. */
   shutdown(request: ShutdownRequest): number;
-  close(callback: () => void): void;
+  /**
+   * Closes the socket at once; `callback` runs on a later turn of the event loop,
+   * when libuv has released the handle.
+   */
+  close(callback?: () => void): void;
   /** Closes the socket with RST (SO_LINGER 0). */
-  reset(callback: () => void): number;
+  reset(callback?: () => void): number;
   setNoDelay(enable: boolean): number;
   getpeername(out: HandleAddress): number;
   getsockname(out: HandleAddress): number;

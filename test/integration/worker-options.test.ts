@@ -13,7 +13,7 @@ function commandLine(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((part) => part !== '');
 }
 
-test('workers get gc and semi-space options', async (t) => {
+test('workers get gc and heap options', async (t) => {
   const echo = await startEchoBackend();
   t.after(() => echo.close());
   const rsp = await startRsp({ config: singleServiceConfig({ backends: [echo.address] }), workers: 2 });
@@ -25,6 +25,7 @@ test('workers get gc and semi-space options', async (t) => {
     const args = commandLine(pid);
     assert.ok(args.includes('--expose-gc'), `worker ${pid}: ${args.join(' ')}`);
     assert.ok(args.includes('--max-semi-space-size=2'), `worker ${pid}: ${args.join(' ')}`);
+    assert.ok(args.includes('--no-allocation-site-pretenuring'), `worker ${pid}: ${args.join(' ')}`);
   }
   assert.ok(!commandLine(rsp.pid).includes('--max-semi-space-size=2'), 'the primary keeps its own heap settings');
 });

@@ -18,8 +18,8 @@ function findTestFiles(directory) {
 }
 
 /**
- * Test files of the pump. rsp moves bytes on Node.js's TCP handles by default;
- * its net.Socket path serves services that read PROXY protocol headers and
+ * Test files of the pump. rsp moves bytes on Node.js's TCP handles by default,
+ * and its net.Socket path serves services that read PROXY protocol headers and
  * Node.js versions without the handles. A full run repeats these files on that
  * path.
  */

@@ -1,6 +1,6 @@
 // The pump on Node.js's TCP handles (stream-handles.ts): the same contract as
 // pump.ts, without net.Socket's stream layer. Reads are written to the other
-// handle at once; a write that leaves bytes queued in libuv stops the reading
+// handle at once. A write that leaves bytes queued in libuv can stop the reading
 // side until its queue is written out, and a FIN is passed on as a shutdown.
 import { getSystemErrorName } from 'node:util';
 import { reasonForError, type CloseReason, type Side } from './close-reason.js';
@@ -10,9 +10,9 @@ import { countReadBytes } from './read-garbage.js';
 import type { ShutdownRequest, StreamHandles, TcpHandle, WriteRequest } from './stream-handles.js';
 
 /**
- * Bytes queued towards one side above which the other side stops reading, as
- * with net.Socket's default high-water mark. Reading resumes once every queued
- * write has finished.
+ * Bytes queued towards one side at which the other side stops reading: the
+ * default high-water mark of a net.Socket in Node.js 20. Reading resumes once
+ * every queued write has finished.
  */
 const HIGH_WATER_BYTES = 16 * 1024;
 
@@ -115,7 +115,7 @@ export class HandlePump implements ConnectionPump {
   }
 
   // The methods below are called by the shared handle callbacks at the end of
-  // this file; nothing else should call them.
+  // this file. Nothing else should call them.
 
   onClientRead(arrayBuffer: ArrayBuffer | undefined): void {
     const nread = this.handles.readResult();
@@ -293,8 +293,8 @@ export class HandlePump implements ConnectionPump {
     if (leg.closed) return;
     leg.closed = true;
     leg.finishing = true;
-    // A reset fails on a handle that is shutting down; it is then closed normally,
-    // after the FIN already on its way. libuv closes the file descriptor at once,
+    // A reset fails on a handle that is shutting down, which is then closed
+    // normally, after the FIN already on its way. libuv closes the file descriptor at once,
     // so the pump counts the handle as closed without waiting for a callback.
     if (!reset || leg.handle.reset() !== 0) leg.handle.close();
     this.onHandleClosed();

@@ -58,7 +58,7 @@ export interface TcpHandle {
   /** Returns 1 when the shutdown finished at once. */
   shutdown(request: ShutdownRequest): number;
   /**
-   * Closes the socket at once; `callback` runs on a later turn of the event loop,
+   * Closes the socket at once. `callback` runs on a later turn of the event loop,
    * when libuv has released the handle.
    */
   close(callback?: () => void): void;

@@ -2,12 +2,10 @@
 // pump.ts, without net.Socket's stream layer. Reads are written to the other
 // handle at once. A write that leaves bytes queued in libuv can stop the reading
 // side until its queue is written out, and a FIN is passed on as a shutdown.
-import { getSystemErrorName } from 'node:util';
-import { reasonForError, type CloseReason, type Side } from './close-reason.js';
-import type { ByteCounts, ConnectionPump, PumpOptions, PumpResult } from './pump.js';
-import { readBuffers } from './pump.js';
+import { reasonForError, type CloseReason } from './close-reason.js';
+import { PumpBase, readBuffers, type PumpOptions, type PumpResult } from './pump-base.js';
 import { countReadBytes } from './read-garbage.js';
-import type { ShutdownRequest, StreamHandles, TcpHandle, WriteRequest } from './stream-handles.js';
+import { handleError, type ShutdownRequest, type StreamHandles, type TcpHandle, type WriteRequest } from './stream-handles.js';
 
 /**
  * Bytes queued towards one side at which the other side stops reading: the
@@ -19,7 +17,7 @@ const HIGH_WATER_BYTES = 16 * 1024;
 /** One of the two sockets of a pumped connection. */
 class Leg {
   readonly handle: TcpHandle;
-  readonly side: Side;
+  readonly side: 'client' | 'backend';
   readonly pump: HandlePump;
   peer!: Leg;
   /** The peer sent its FIN. */
@@ -36,7 +34,7 @@ class Leg {
   /** The buffer the socket reads into; backend sockets only. */
   readBuffer: Uint8Array | undefined;
 
-  constructor(handle: TcpHandle, side: Side, pump: HandlePump) {
+  constructor(handle: TcpHandle, side: 'client' | 'backend', pump: HandlePump) {
     this.handle = handle;
     this.side = side;
     this.pump = pump;
@@ -56,39 +54,20 @@ type LeggedHandle = TcpHandle & { [kLeg]?: Leg };
  * reading yet. The backend handle must be connected and not reading. `onClose`
  * runs once, when the pump has closed both handles.
  */
-export class HandlePump implements ConnectionPump {
+export class HandlePump extends PumpBase {
   private readonly handles: StreamHandles;
   private readonly client: Leg;
   private readonly backend: Leg;
-  private readonly onClose: (result: PumpResult) => void;
-
-  private bytesUpstream = 0;
-  private bytesDownstream = 0;
-  private countedUpstream = 0;
-  private countedDownstream = 0;
-  private endReason: CloseReason | undefined;
-  private endSide: Side = 'internal';
-  private failure: { reason: CloseReason; side: Side; error: Error | undefined } | undefined;
-  private openHandles = 2;
-  private readonly idleMs: number;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private lastActivity = 0;
 
   constructor(handles: StreamHandles, client: TcpHandle, backend: TcpHandle, options: HandlePumpOptions, onClose: (result: PumpResult) => void) {
+    super(options, onClose);
     this.handles = handles;
-    this.onClose = onClose;
     this.client = new Leg(client, 'client', this);
     this.backend = new Leg(backend, 'backend', this);
     this.client.peer = this.backend;
     this.backend.peer = this.client;
     (client as LeggedHandle)[kLeg] = this.client;
     (backend as LeggedHandle)[kLeg] = this.backend;
-
-    this.idleMs = options.idleMs;
-    if (this.idleMs > 0) {
-      this.lastActivity = performance.now();
-      this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
-    }
 
     client.onread = onClientRead;
     // Backend reads land in the worker's shared read buffers, as with the socket pump.
@@ -105,13 +84,6 @@ export class HandlePump implements ConnectionPump {
     this.fail(reason, 'internal', undefined);
     this.close(this.client, true);
     this.close(this.backend, true);
-  }
-
-  countBytes(counts: ByteCounts): void {
-    counts.bytesUpstream += this.bytesUpstream - this.countedUpstream;
-    counts.bytesDownstream += this.bytesDownstream - this.countedDownstream;
-    this.countedUpstream = this.bytesUpstream;
-    this.countedDownstream = this.bytesDownstream;
   }
 
   // The methods below are called by the shared handle callbacks at the end of
@@ -167,29 +139,7 @@ export class HandlePump implements ConnectionPump {
     if (leg.eof) this.close(leg, false);
   }
 
-  private onHandleClosed(): void {
-    this.openHandles--;
-    if (this.openHandles > 0) return;
-    clearTimeout(this.idleTimer);
-    const failure = this.failure;
-    this.onClose({
-      reason: failure?.reason ?? this.endReason ?? 'other',
-      side: failure?.side ?? this.endSide,
-      error: failure?.error,
-      bytesUpstream: this.bytesUpstream,
-      bytesDownstream: this.bytesDownstream,
-    });
-  }
-
-  onIdleTimer(): void {
-    const remaining = this.lastActivity + this.idleMs - performance.now();
-    if (remaining > 0) {
-      this.idleTimer = setTimeout(onIdleTimer, remaining, this);
-      return;
-    }
-    this.idleTimer = undefined;
-    // An idle connection has no bytes in flight, so it is closed with a normal FIN.
-    this.fail('idle', 'internal', undefined);
+  protected closeIdle(): void {
     this.close(this.client, false);
     this.close(this.backend, false);
   }
@@ -207,7 +157,6 @@ export class HandlePump implements ConnectionPump {
     const request = this.handles.createWriteRequest();
     request.handle = to.handle;
     request.oncomplete = onWriteComplete;
-    request.async = false;
     request.buffer = null;
     const error = to.handle.writeBuffer(request, chunk);
     if (error !== 0) {
@@ -234,10 +183,7 @@ export class HandlePump implements ConnectionPump {
     // Half-close: a FIN from one side becomes a FIN towards the other, sent after
     // the bytes already queued for it.
     leg.eof = true;
-    if (this.endReason === undefined) {
-      this.endReason = leg.side === 'client' ? 'client_end' : 'backend_end';
-      this.endSide = leg.side;
-    }
+    this.noteEnd(leg.side);
     // Both directions of this socket are done once its FIN is sent. A FIN still
     // waiting in libuv behind no queued bytes is sent by close() as well, which
     // saves the shutdown call.
@@ -247,9 +193,9 @@ export class HandlePump implements ConnectionPump {
 
   /**
    * Sends FIN towards `leg` after its queued bytes. A socket whose peer has sent
-   * its FIN already and that has no write queued is closed at once instead:
-   * close() sends the FIN after the bytes in the kernel's buffer just as
-   * shutdown() does, and saves the shutdown call and its callback.
+   * its FIN already and that has no write queued is closed at once instead.
+   * close() sends the FIN after the bytes in the kernel's buffer, as shutdown()
+   * does, without the shutdown call and its callback.
    */
   private finish(leg: Leg): void {
     if (leg.closed || leg.finishing) return;
@@ -278,10 +224,6 @@ export class HandlePump implements ConnectionPump {
     this.close(leg.peer, true);
   }
 
-  private fail(reason: CloseReason, side: Side, error: Error | undefined): void {
-    if (this.failure === undefined) this.failure = { reason, side, error };
-  }
-
   private startReading(leg: Leg): void {
     if (leg.closed || leg.eof) return;
     const error = leg.handle.readStart();
@@ -297,18 +239,8 @@ export class HandlePump implements ConnectionPump {
     // normally, after the FIN already on its way. libuv closes the file descriptor at once,
     // so the pump counts the handle as closed without waiting for a callback.
     if (!reset || leg.handle.reset() !== 0) leg.handle.close();
-    this.onHandleClosed();
+    if (leg.peer.closed) this.reportClosed();
   }
-}
-
-/** Returns an Error like those of net.Socket for a libuv error number. */
-export function handleError(errno: number, syscall: string): NodeJS.ErrnoException {
-  const code = getSystemErrorName(errno);
-  const error: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
-  error.errno = errno;
-  error.code = code;
-  error.syscall = syscall;
-  return error;
 }
 
 // Shared callbacks: Node.js calls them with the handle or the request as `this`,
@@ -328,7 +260,4 @@ function onWriteComplete(this: WriteRequest, status: number): void {
 function onShutdownComplete(this: ShutdownRequest): void {
   const leg = (this.handle as LeggedHandle)[kLeg];
   if (leg !== undefined && !leg.closed) leg.pump.onShutdownComplete(leg);
-}
-function onIdleTimer(pump: HandlePump): void {
-  pump.onIdleTimer();
 }

@@ -2,45 +2,9 @@
 // backend socket: backpressure both ways, half-close passed on, resets passed on
 // as resets, and byte counts per direction.
 import type { Socket } from 'node:net';
-import { reasonForError, type CloseReason, type Side } from './close-reason.js';
+import { reasonForError, type CloseReason } from './close-reason.js';
+import { PumpBase, readBuffers, type PumpOptions, type PumpResult } from './pump-base.js';
 import { countReadBytes } from './read-garbage.js';
-import { ReadBuffers } from './read-buffers.js';
-
-export interface PumpResult {
-  readonly reason: CloseReason;
-  readonly side: Side;
-  /** The first socket error, when the connection ended with one. */
-  readonly error: Error | undefined;
-  /** Bytes read from the client and passed to the backend. */
-  readonly bytesUpstream: number;
-  /** Bytes read from the backend and passed to the client. */
-  readonly bytesDownstream: number;
-}
-
-/** Byte counters per direction that a pump adds to. */
-export interface ByteCounts {
-  bytesUpstream: number;
-  bytesDownstream: number;
-}
-
-/** What the service listener needs from a running pump, on sockets or on handles. */
-export interface ConnectionPump {
-  /**
-   * Resets both sides at once and records `reason`, for drain deadlines: the
-   * stream is cut, so neither peer must see a clean FIN. Idempotent.
-   */
-  abort(reason: CloseReason): void;
-  /**
-   * Adds the bytes moved each way since the previous call to `counts`, so a
-   * long-lived connection shows up in byte counters before it closes.
-   */
-  countBytes(counts: ByteCounts): void;
-}
-
-export interface PumpOptions {
-  /** Close both sides after this long without a byte in either direction; 0 disables. */
-  readonly idleMs: number;
-}
 
 /**
  * Connects two sockets that were created with `allowHalfOpen: true`. The client
@@ -48,32 +12,15 @@ export interface PumpOptions {
  * with `BACKEND_SOCKET_OPTIONS`, paused, and connected. The pump resumes both.
  * `onClose` runs once, after both sockets closed.
  */
-export class Pump implements ConnectionPump {
+export class Pump extends PumpBase {
   private readonly client: Socket;
   private readonly backend: Socket;
-  private readonly onClose: (result: PumpResult) => void;
-
-  private bytesUpstream = 0;
-  private bytesDownstream = 0;
-  /** Bytes already added to counters by countBytes(). */
-  private countedUpstream = 0;
-  private countedDownstream = 0;
-  /** First clean FIN seen, kept as the reason unless an error comes later. */
-  private endReason: CloseReason | undefined;
-  private endSide: Side = 'internal';
-  /** First error or local abort; it outranks a clean end. */
-  private failure: { reason: CloseReason; side: Side; error: Error | undefined } | undefined;
   private openSockets = 2;
-  /** Milliseconds without a byte read from either side before the connection is closed, or 0 for no limit. */
-  private readonly idleMs: number;
-  private idleTimer: NodeJS.Timeout | undefined;
-  /** Time, from performance.now(), of the last read from either side or the last drain towards a peer. */
-  private lastActivity = 0;
 
   constructor(client: Socket, backend: Socket, options: PumpOptions, onClose: (result: PumpResult) => void) {
+    super(options, onClose);
     this.client = client;
     this.backend = backend;
-    this.onClose = onClose;
 
     // The listeners are shared module-level functions that find the pump through
     // the socket, so an open connection keeps no closures of its own.
@@ -90,15 +37,6 @@ export class Pump implements ConnectionPump {
     backend.on('close', onSocketClose);
     backend.on('drain', onBackendDrain);
 
-    // Reads only store the time. The timer checks it when it fires, and closes the
-    // connection or waits for the rest of the idle time. socket.setTimeout() would
-    // re-arm a Node.js timer on every read and write instead.
-    this.idleMs = options.idleMs;
-    if (this.idleMs > 0) {
-      this.lastActivity = performance.now();
-      this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
-    }
-
     // A client that sent its FIN before the pump existed (right after a PROXY
     // protocol header, say) has already emitted 'end', so it is passed on here.
     if (client.readableEnded) this.onClientEnd();
@@ -110,13 +48,6 @@ export class Pump implements ConnectionPump {
     this.fail(reason, 'internal', undefined);
     resetSocket(this.client);
     resetSocket(this.backend);
-  }
-
-  countBytes(counts: ByteCounts): void {
-    counts.bytesUpstream += this.bytesUpstream - this.countedUpstream;
-    counts.bytesDownstream += this.bytesDownstream - this.countedDownstream;
-    this.countedUpstream = this.bytesUpstream;
-    this.countedDownstream = this.bytesDownstream;
   }
 
   // The on<Side><Event> methods below are the bodies of the socket listeners. They
@@ -162,18 +93,12 @@ export class Pump implements ConnectionPump {
   // received and sent a FIN.
 
   onClientEnd(): void {
-    if (this.endReason === undefined) {
-      this.endReason = 'client_end';
-      this.endSide = 'client';
-    }
+    this.noteEnd('client');
     finishWriting(this.backend);
   }
 
   onBackendEnd(): void {
-    if (this.endReason === undefined) {
-      this.endReason = 'backend_end';
-      this.endSide = 'backend';
-    }
+    this.noteEnd('backend');
     finishWriting(this.client);
   }
 
@@ -190,41 +115,16 @@ export class Pump implements ConnectionPump {
     resetSocket(this.client);
   }
 
-  // An idle connection has no bytes in flight, so it is closed with a normal FIN.
-  onIdleTimer(): void {
-    const remaining = this.lastActivity + this.idleMs - performance.now();
-    if (remaining > 0) {
-      this.idleTimer = setTimeout(onIdleTimer, remaining, this);
-      return;
-    }
-    this.idleTimer = undefined;
-    this.fail('idle', 'internal', undefined);
+  onSocketClose(): void {
+    this.openSockets--;
+    if (this.openSockets === 0) this.reportClosed();
+  }
+
+  protected closeIdle(): void {
     this.client.destroy();
     this.backend.destroy();
   }
-
-  onSocketClose(): void {
-    this.openSockets--;
-    if (this.openSockets > 0) return;
-
-    clearTimeout(this.idleTimer);
-    const failure = this.failure;
-    this.onClose({
-      reason: failure?.reason ?? this.endReason ?? 'other',
-      side: failure?.side ?? this.endSide,
-      error: failure?.error,
-      bytesUpstream: this.bytesUpstream,
-      bytesDownstream: this.bytesDownstream,
-    });
-  }
-
-  private fail(reason: CloseReason, side: Side, error: Error | undefined): void {
-    if (this.failure === undefined) this.failure = { reason, side, error };
-  }
 }
-
-/** One set of read buffers serves every backend socket of the process. */
-export const readBuffers = new ReadBuffers();
 
 const kPump = Symbol('rsp.pump');
 type PumpedSocket = Socket & { [kPump]?: Pump };
@@ -257,9 +157,6 @@ function onClientError(this: PumpedSocket, error: Error): void {
 }
 function onBackendError(this: PumpedSocket, error: Error): void {
   this[kPump]?.onBackendError(error);
-}
-function onIdleTimer(pump: Pump): void {
-  pump.onIdleTimer();
 }
 function onSocketClose(this: PumpedSocket): void {
   this[kPump]?.onSocketClose();

@@ -11,6 +11,8 @@
 // is the only place that touches them. It checks every member the pump uses and
 // returns undefined when one is missing, and rsp then falls back to net.Socket.
 
+import { getSystemErrorName } from 'node:util';
+
 /** Address fields that getpeername() and getsockname() fill in. */
 export interface HandleAddress {
   address?: string;
@@ -18,11 +20,10 @@ export interface HandleAddress {
   family?: string;
 }
 
-/** A request object for one write; Node.js calls `oncomplete` when an asynchronous write finishes. */
+/** A request object for one write. Node.js calls `oncomplete` when an asynchronous write finishes. */
 export interface WriteRequest {
   handle: TcpHandle;
   oncomplete: (this: WriteRequest, status: number) => void;
-  async: boolean;
   /** Keeps the written bytes alive until the write finishes. */
   buffer: Uint8Array | null;
 }
@@ -72,7 +73,7 @@ export interface TcpHandle {
   useUserBuffer(buffer: Uint8Array): void;
 }
 
-/** What the pump needs from Node.js's bindings. */
+/** The parts of Node.js's bindings that the pump uses. */
 export interface StreamHandles {
   createTcpHandle(): TcpHandle;
   createWriteRequest(): WriteRequest;
@@ -152,4 +153,14 @@ export function loadStreamHandles(): StreamHandles | undefined {
     lastWriteWasAsync: () => state[kLastWriteWasAsync] !== 0,
     eof,
   };
+}
+
+/** Returns an Error like those of net.Socket for a libuv error number. */
+export function handleError(errno: number, syscall: string): NodeJS.ErrnoException {
+  const code = getSystemErrorName(errno);
+  const error: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
+  error.errno = errno;
+  error.code = code;
+  error.syscall = syscall;
+  return error;
 }

@@ -10,36 +10,42 @@ import { loadStreamHandles, type HandleAddress, type StreamHandles, type TcpHand
  * Node.js's TCP handles, or undefined when rsp moves bytes through net.Socket:
  * when this Node.js lacks a part of them, or when RSP_DATA_PATH is `sockets`.
  */
-export const DATA_PATH_HANDLES: StreamHandles | undefined =
+const DATA_PATH_HANDLES: StreamHandles | undefined =
   process.env.RSP_DATA_PATH === 'sockets' ? undefined : loadStreamHandles();
 
-export type DataPath = 'handles' | 'sockets';
-
 /**
- * How a service moves bytes: on TCP handles when this Node.js has them, unless
- * the service reads PROXY protocol headers, which only its net.Socket path does.
+ * Returns the TCP handles that `service` moves bytes on, or undefined when it
+ * uses net.Socket: without the handles, or when the service reads PROXY
+ * protocol headers, which only its net.Socket path does.
  */
-export function dataPathOf(service: ServiceConfig): DataPath {
-  return DATA_PATH_HANDLES !== undefined && service.acceptProxyFrom === null ? 'handles' : 'sockets';
+export function streamHandlesFor(service: ServiceConfig): StreamHandles | undefined {
+  return service.acceptProxyFrom === null ? DATA_PATH_HANDLES : undefined;
+}
+
+/** Returns how `service` moves bytes, for the start line: `handles` or `sockets`. */
+export function dataPathOf(service: ServiceConfig): 'handles' | 'sockets' {
+  return streamHandlesFor(service) === undefined ? 'sockets' : 'handles';
 }
 
 /** A client connection accepted as a TCP handle, until a pump takes the handle over. */
 export class HandleClient {
+  readonly handles: StreamHandles;
   readonly handle: TcpHandle;
   /** Whether rsp closed the handle before a pump took it. */
   destroyed = false;
 
-  constructor(handle: TcpHandle) {
+  constructor(handles: StreamHandles, handle: TcpHandle) {
+    this.handles = handles;
     this.handle = handle;
   }
 
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.handle.close(noop);
+    this.handle.close();
   }
 
-  /** The client's address and the local address it connected to, for a PROXY protocol header. */
+  /** Returns the client's address and the local address it connected to, for a PROXY protocol header. */
   addresses(): ProxiedAddresses {
     const peer: HandleAddress = {};
     const local: HandleAddress = {};
@@ -74,5 +80,3 @@ export function setHandleAcceptor(server: Server, acceptor: HandleAcceptor | und
   if (!(kSocketAcceptor in handle)) handle[kSocketAcceptor] = handle.onconnection;
   handle.onconnection = acceptor ?? handle[kSocketAcceptor];
 }
-
-function noop(): void {}

@@ -3,8 +3,7 @@
 import { lookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import type { BackendConfig } from '../config/types.js';
-import { handleError } from '../pump/handle-pump.js';
-import type { ConnectRequest, StreamHandles, TcpHandle } from '../pump/stream-handles.js';
+import { handleError, type ConnectRequest, type StreamHandles, type TcpHandle } from '../pump/stream-handles.js';
 import { ConnectTimeoutError } from './backend-connect.js';
 
 /**
@@ -16,7 +15,7 @@ const ATTEMPT_TIMEOUT_MS = 250;
 
 export type HandleConnectCallback = (error: Error | undefined, handle: TcpHandle | undefined) => void;
 
-/** A connect in progress; destroy() aborts it, and its callback then gets an error. */
+/** A connect in progress. destroy() aborts it, and its callback then gets an error. */
 export interface PendingConnect {
   destroy(): void;
 }
@@ -47,7 +46,7 @@ export function connectBackendHandle(
     callback(error, handle);
   };
   const fail = (error: Error): void => {
-    if (current !== undefined) current.close(noop);
+    if (current !== undefined) current.close();
     settle(error, undefined);
   };
   const timer = setTimeout(() => fail(new ConnectTimeoutError(backend.address, timeoutMs)), timeoutMs);
@@ -65,7 +64,7 @@ export function connectBackendHandle(
       if (settled || current !== handle) return;
       clearTimeout(attemptTimer);
       current = undefined;
-      handle.close(noop);
+      handle.close();
       if (last) settle(error, undefined);
       else attempt(addresses, index + 1);
     };
@@ -116,5 +115,3 @@ function connectError(errno: number, address: string, port: number): Error {
   error.message = `connect ${error.code ?? ''} ${address}:${port}`;
   return Object.assign(error, { address, port });
 }
-
-function noop(): void {}

@@ -6,9 +6,10 @@ import type { BackendConfig, ServiceConfig } from '../config/types.js';
 import { allowsOneMore, isSelectable, type BalancedBackend, type Balancer, type LimitView } from '../balancing/balancer.js';
 import { createBalancer } from '../balancing/create-balancer.js';
 import { reasonForError, type CloseReason } from '../pump/close-reason.js';
-import { handleError, HandlePump } from '../pump/handle-pump.js';
-import { Pump, type ConnectionPump, type PumpResult } from '../pump/pump.js';
-import type { HandleAddress, TcpHandle } from '../pump/stream-handles.js';
+import { HandlePump } from '../pump/handle-pump.js';
+import type { ConnectionPump, PumpResult } from '../pump/pump-base.js';
+import { Pump } from '../pump/pump.js';
+import { handleError, type HandleAddress, type StreamHandles, type TcpHandle } from '../pump/stream-handles.js';
 import { LogLimiter, type Logger } from '../log.js';
 import type { HistogramCounts } from '../metrics/connection-stats.js';
 import type { BackendMetrics, WorkerMetrics } from '../metrics/worker-metrics.js';
@@ -17,7 +18,7 @@ import { readProxyHeader } from '../proxy-protocol/read-header.js';
 import type { ServiceLoad } from '../ipc/messages.js';
 import { connectBackend } from './backend-connect.js';
 import { ConnectionList, type ListedConnection } from './connection-list.js';
-import { DATA_PATH_HANDLES, dataPathOf, HandleClient, setHandleAcceptor } from './handle-client.js';
+import { HandleClient, setHandleAcceptor, streamHandlesFor } from './handle-client.js';
 import { connectBackendHandle } from './handle-connect.js';
 
 /** Delay before waiting connections are tried again after a connect failure sent one back to the queue. */
@@ -340,12 +341,14 @@ export class ServiceListener {
     });
   }
 
-  /** Takes clients as TCP handles or as net.Socket, as dataPathOf() says for the current config. */
+  /** Takes clients as TCP handles or as net.Socket, as streamHandlesFor() returns for the current config. */
   private applyAcceptPath(): void {
-    setHandleAcceptor(this.server, dataPathOf(this.current) === 'handles' ? this.onClientHandle : undefined);
+    const handles = streamHandlesFor(this.current);
+    const acceptor = handles === undefined ? undefined : (error: number, handle: TcpHandle | undefined): void => this.onClientHandle(handles, error, handle);
+    setHandleAcceptor(this.server, acceptor);
   }
 
-  private readonly onClientHandle = (error: number, handle: TcpHandle | undefined): void => {
+  private onClientHandle(handles: StreamHandles, error: number, handle: TcpHandle | undefined): void {
     if (error !== 0 || handle === undefined) {
       this.server.emit('error', handleError(error, 'accept'));
       return;
@@ -353,8 +356,8 @@ export class ServiceListener {
     handle.setNoDelay(true);
     const peer: HandleAddress = {};
     handle.getpeername(peer);
-    this.admit(this.accept(new HandleClient(handle), normalizeAddress(peer.address ?? ''), peer.port ?? 0));
-  };
+    this.admit(this.accept(new HandleClient(handles, handle), normalizeAddress(peer.address ?? ''), peer.port ?? 0));
+  }
 
   private readonly onClientConnection = (client: Socket): void => {
     // The local address (getsockname) is read only when a PROXY header needs it.
@@ -563,8 +566,8 @@ export class ServiceListener {
     const client = connection.client;
     const timeoutMs = this.config.timeouts.connectMs;
 
-    if (client instanceof HandleClient && DATA_PATH_HANDLES !== undefined) {
-      const handles = DATA_PATH_HANDLES;
+    if (client instanceof HandleClient) {
+      const handles = client.handles;
       connection.backendSocket = connectBackendHandle(handles, backend.config, timeoutMs, (error, handle) => {
         connection.backendSocket = undefined;
         if (error !== undefined || handle === undefined) {
@@ -574,12 +577,12 @@ export class ServiceListener {
         if (client.destroyed) {
           // Aborted by a drain deadline while connecting.
           this.changeActive(backend, -1);
-          handle.close(noop);
+          handle.close();
           this.forget(connection);
           return;
         }
         const proxyProtocol = backend.config.proxyProtocol;
-        const preface = proxyProtocol === null ? undefined : encodeProxyHeader(proxyProtocol, connection.proxied ?? client.addresses());
+        const preface = proxyProtocol === null ? undefined : encodeProxyHeader(proxyProtocol, client.addresses());
         this.onConnected(connection, backend, startedAt);
         const options = { idleMs: this.config.timeouts.idleMs, preface };
         connection.pump = new HandlePump(handles, client.handle, handle, options, (result) => this.onPumpClosed(connection, backend, result));
@@ -587,7 +590,6 @@ export class ServiceListener {
       return;
     }
 
-    if (client instanceof HandleClient) throw new Error('a client handle without the handle data path');
     connection.backendSocket = connectBackend(backend.config, timeoutMs, (error, socket) => {
       if (error !== undefined || socket === undefined) {
         connection.backendSocket = undefined;
@@ -786,5 +788,3 @@ function createBlockList(networks: readonly string[] | null): BlockList | undefi
   }
   return list;
 }
-
-function noop(): void {}

@@ -17,7 +17,7 @@ function config(backend: Backend): string {
     'metrics = false',
     'services = {',
     `  plain = { listen = "127.0.0.1:0", ${backends} },`,
-    // The trusted network holds no address of this machine, so the test client
+    // The trusted network contains no address of this machine, so the test client
     // needs no header and its bytes pass as they are.
     `  proxied = { listen = "127.0.0.1:0", ${backends}, accept_proxy_protocol = { "192.0.2.0/24" } },`,
     '}',
@@ -47,25 +47,21 @@ describe('data path', () => {
     await backend.close();
   });
 
-  test('handles unless headers are read', async () => {
-    const rsp = await startRsp({ config: config(backend) });
-    try {
-      assert.deepEqual(dataPaths(rsp), { plain: 'handles', proxied: 'sockets' });
-      await assertEchoes(rsp.ports.plain!);
-      await assertEchoes(rsp.ports.proxied!);
-    } finally {
-      await rsp.stop();
-    }
-  });
+  const cases: readonly { name: string; env: Record<string, string>; expected: Record<string, string> }[] = [
+    { name: 'handles unless headers are read', env: {}, expected: { plain: 'handles', proxied: 'sockets' } },
+    { name: 'environment selects sockets everywhere', env: { RSP_DATA_PATH: 'sockets' }, expected: { plain: 'sockets', proxied: 'sockets' } },
+  ];
 
-  test('environment selects sockets everywhere', async () => {
-    const rsp = await startRsp({ config: config(backend), env: { RSP_DATA_PATH: 'sockets' } });
-    try {
-      assert.deepEqual(dataPaths(rsp), { plain: 'sockets', proxied: 'sockets' });
-      await assertEchoes(rsp.ports.plain!);
-      await assertEchoes(rsp.ports.proxied!);
-    } finally {
-      await rsp.stop();
-    }
-  });
+  for (const { name, env, expected } of cases) {
+    test(name, async () => {
+      const rsp = await startRsp({ config: config(backend), env });
+      try {
+        assert.deepEqual(dataPaths(rsp), expected);
+        await assertEchoes(rsp.ports.plain!);
+        await assertEchoes(rsp.ports.proxied!);
+      } finally {
+        await rsp.stop();
+      }
+    });
+  }
 });

@@ -4,7 +4,6 @@
 // side until its queue is written out, and a FIN is passed on as a shutdown.
 import { reasonForError, type CloseReason } from './close-reason.js';
 import { PumpBase, readBuffers, type PumpOptions, type PumpResult } from './pump-base.js';
-import { countReadBytes } from './read-garbage.js';
 import { handleError, type ShutdownRequest, type StreamHandles, type TcpHandle, type WriteRequest } from './stream-handles.js';
 
 /**
@@ -31,7 +30,7 @@ class Leg {
   blocked = false;
   /** Asynchronous writes towards this socket that have not finished. */
   pendingWrites = 0;
-  /** The buffer the socket reads into; backend sockets only. */
+  /** The buffer the socket reads into next. */
   readBuffer: Uint8Array | undefined;
 
   constructor(handle: TcpHandle, side: 'client' | 'backend', pump: HandlePump) {
@@ -69,12 +68,10 @@ export class HandlePump extends PumpBase {
     (client as LeggedHandle)[kLeg] = this.client;
     (backend as LeggedHandle)[kLeg] = this.backend;
 
-    client.onread = onClientRead;
-    // Backend reads land in the worker's shared read buffers, as with the socket pump.
-    const buffer = readBuffers.nextBuffer();
-    this.backend.readBuffer = buffer;
-    backend.useUserBuffer(buffer);
-    backend.onread = onBackendRead;
+    // Both sockets read into the worker's shared read buffers, as backend sockets
+    // do on the socket pump, instead of a new 64 KiB buffer per read.
+    this.readInto(this.client);
+    this.readInto(this.backend);
     if (options.preface !== undefined) this.forward(this.client, options.preface);
     this.startReading(this.client);
     this.startReading(this.backend);
@@ -89,29 +86,19 @@ export class HandlePump extends PumpBase {
   // The methods below are called by the shared handle callbacks at the end of
   // this file. Nothing else should call them.
 
-  onClientRead(arrayBuffer: ArrayBuffer | undefined): void {
+  onRead(leg: Leg): Uint8Array | undefined {
     const nread = this.handles.readResult();
-    if (nread > 0 && arrayBuffer !== undefined) {
-      this.bytesUpstream += nread;
-      countReadBytes(nread);
-      this.forward(this.client, Buffer.from(arrayBuffer, this.handles.readOffset(), nread));
-      return;
-    }
-    this.onReadEnd(this.client, nread);
-  }
-
-  onBackendRead(): Uint8Array | undefined {
-    const nread = this.handles.readResult();
-    const buffer = this.backend.readBuffer;
+    const buffer = leg.readBuffer;
     if (nread <= 0 || buffer === undefined) {
-      this.onReadEnd(this.backend, nread);
+      this.onReadEnd(leg, nread);
       return undefined;
     }
-    this.bytesDownstream += nread;
-    const queued = this.forward(this.backend, readBuffers.takeChunk(buffer, nread));
+    if (leg === this.client) this.bytesUpstream += nread;
+    else this.bytesDownstream += nread;
+    const queued = this.forward(leg, readBuffers.takeChunk(buffer, nread));
     readBuffers.afterChunkWritten(buffer, nread, queued);
     const next = readBuffers.nextBuffer();
-    this.backend.readBuffer = next;
+    leg.readBuffer = next;
     return next;
   }
 
@@ -163,7 +150,10 @@ export class HandlePump extends PumpBase {
       this.failLeg(to, error, 'write');
       return false;
     }
-    if (!this.handles.lastWriteWasAsync()) return false;
+    if (!this.handles.lastWriteWasAsync()) {
+      this.handles.reuseWriteRequest(request);
+      return false;
+    }
     request.buffer = chunk;
     to.pendingWrites++;
     if (to.handle.writeQueueSize >= HIGH_WATER_BYTES && !from.blocked) {
@@ -224,6 +214,13 @@ export class HandlePump extends PumpBase {
     this.close(leg.peer, true);
   }
 
+  private readInto(leg: Leg): void {
+    const buffer = readBuffers.nextBuffer();
+    leg.readBuffer = buffer;
+    leg.handle.useUserBuffer(buffer);
+    leg.handle.onread = onHandleRead;
+  }
+
   private startReading(leg: Leg): void {
     if (leg.closed || leg.eof) return;
     const error = leg.handle.readStart();
@@ -246,12 +243,9 @@ export class HandlePump extends PumpBase {
 // Shared callbacks: Node.js calls them with the handle or the request as `this`,
 // so an open connection keeps no closures of its own.
 
-function onClientRead(this: LeggedHandle, arrayBuffer?: ArrayBuffer): undefined {
-  this[kLeg]?.pump.onClientRead(arrayBuffer);
-  return undefined;
-}
-function onBackendRead(this: LeggedHandle): Uint8Array | undefined {
-  return this[kLeg]?.pump.onBackendRead();
+function onHandleRead(this: LeggedHandle): Uint8Array | undefined {
+  const leg = this[kLeg];
+  return leg?.pump.onRead(leg);
 }
 function onWriteComplete(this: WriteRequest, status: number): void {
   const leg = (this.handle as LeggedHandle)[kLeg];

@@ -1,10 +1,11 @@
-// Read buffers for backend sockets. By default Node.js allocates a new 64 KiB
+// Read buffers that sockets reuse. By default Node.js allocates a new 64 KiB
 // buffer for every socket read, and V8 frees it only at its next collection. A
 // backend that sends faster than the client reads thus leaves megabytes of
 // garbage before backpressure stops the reads. Backend sockets read into buffers
-// that rsp reuses instead (the `onread` option of net.connect):
+// that rsp reuses instead (the `onread` option of net.connect). On the handle
+// data path (handle-pump.ts), client sockets read into them as well.
 //
-// - The landing buffer is shared by every backend socket of the process. Idle
+// - The landing buffer is shared by every socket that reads into it. Idle
 //   sockets and sockets that read little land there, so they hold no memory of
 //   their own. Its bytes are always copied before they are written anywhere,
 //   because the next read of any socket overwrites them.
@@ -25,7 +26,7 @@ const READ_BUFFER_BYTES = 64 * 1024;
 /** Own buffers kept for the next bulk transfer. Buffers beyond this are left to the collector. */
 const MAX_SPARE_BUFFERS = 4;
 
-/** The read buffers of the backend sockets of a process. */
+/** The reused read buffers of a process. */
 export class ReadBuffers {
   private readonly size: number;
   private readonly landing: Buffer;

@@ -3,9 +3,10 @@
 // V8 waits until tens of MiB of such buffers are external memory before it
 // collects (about 32 MiB, measured with a slow reader on Node.js 20). While bytes
 // flow, a minor collection every COLLECT_INTERVAL_MS keeps that garbage to what
-// arrives in one interval. Backend sockets reuse their read buffers
-// (read-buffers.ts). Client reads, and the copies made from the shared read
-// buffer, still leave such garbage.
+// arrives in one interval. Backend sockets, and on the handle data path client
+// sockets too, reuse their read buffers (read-buffers.ts). Client reads on
+// net.Socket, and the copies made from the shared read buffer, still leave such
+// garbage.
 
 /** Bytes read since the last collection that make the next one worthwhile. */
 const COLLECT_AFTER_BYTES = 1024 * 1024;

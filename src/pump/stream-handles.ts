@@ -76,7 +76,14 @@ export interface TcpHandle {
 /** The parts of Node.js's bindings that the pump uses. */
 export interface StreamHandles {
   createTcpHandle(): TcpHandle;
+  /** Returns a write request: a new one, or the one last given back. */
   createWriteRequest(): WriteRequest;
+  /**
+   * Gives back a request whose write finished at once, so the next write reuses
+   * it: Node.js creates its native write state only for bytes that stay queued.
+   * The request of a queued or failed write must not be given back.
+   */
+  reuseWriteRequest(request: WriteRequest): void;
   createShutdownRequest(): ShutdownRequest;
   createConnectRequest(): ConnectRequest;
   /** Byte count or negative error number of the read being delivered. */
@@ -139,13 +146,21 @@ export function loadStreamHandles(): StreamHandles | undefined {
     return undefined;
   }
   const socketType = constants.SOCKET;
+  let spareWriteRequest: WriteRequest | undefined;
   const prototype = TCP.prototype as unknown as Record<string, unknown>;
   if (HANDLE_METHODS.some((method) => typeof prototype[method] !== 'function')) return undefined;
   if (!('writeQueueSize' in prototype)) return undefined;
 
   return {
     createTcpHandle: () => new TCP(socketType),
-    createWriteRequest: () => new WriteWrap(),
+    createWriteRequest: () => {
+      const request = spareWriteRequest ?? new WriteWrap();
+      spareWriteRequest = undefined;
+      return request;
+    },
+    reuseWriteRequest: (request) => {
+      spareWriteRequest = request;
+    },
     createShutdownRequest: () => new ShutdownWrap(),
     createConnectRequest: () => new TCPConnectWrap(),
     readResult: () => state[kReadBytesOrError]!,

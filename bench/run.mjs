@@ -22,7 +22,8 @@ const USAGE = `usage: node bench/run.mjs [options]    (or: npm run bench -- [opt
   --targets <list>      comma-separated targets (default: ${DEFAULT_TARGETS.join(',')})
                         known: ${ALL_TARGETS.map((target) => target.name).join(', ')}
   --scenarios <list>    comma-separated scenarios out of A,B,C,D,E (default: all)
-  --repeat <n>          measure each target n times per scenario and keep the median (default: 1)
+  --repeat <n>          measure each target n times per scenario, in rounds over the targets,
+                        and keep the median (default: 1)
   --backend <kind>      nginx (default) or node
   --no-install          never run apt-get for a missing program; skip what needs it
   --results-dir <dir>   where latest.md, <timestamp>.json and the charts go (default: bench/results)
@@ -153,21 +154,17 @@ function summarize(figures) {
 }
 
 /**
- * Runs `scenario` against `target` `repeat` times and merges the figures. Each
- * repeat gets a fresh proxy: memory figures (D, E) measured on a process that
- * already served an earlier repeat would only show what that repeat left unused.
+ * Runs `scenario` once against `target`, on a fresh proxy: memory figures (D, E)
+ * measured on a process that already served an earlier repeat would only show
+ * what that repeat left unused.
  */
-async function measure(target, scenario, settings, context, repeat) {
-  const runs = [];
-  for (let i = 0; i < repeat; i++) {
-    const started = { ...(await target.start(context)), direct: target.direct === true };
-    try {
-      runs.push(await scenario.run(started, settings, context));
-    } finally {
-      if (started.handle !== undefined) await stopProcess(started.handle, { graceMs: 5000 });
-    }
+async function measureOnce(target, scenario, settings, context) {
+  const started = { ...(await target.start(context)), direct: target.direct === true };
+  try {
+    return await scenario.run(started, settings, context);
+  } finally {
+    if (started.handle !== undefined) await stopProcess(started.handle, { graceMs: 5000 });
   }
-  return mergeRepeats(runs);
 }
 
 async function main() {
@@ -234,16 +231,29 @@ async function main() {
     scenarioDescriptions[scenario.id] = scenario.describe(settings);
     console.log(`\n== ${scenario.id}: ${scenario.title}: ${scenarioDescriptions[scenario.id]}`);
     results[scenario.id] = {};
-    for (const { target, skipped } of targets) {
-      if (skipped !== undefined || !scenario.appliesTo(target)) continue;
-      try {
-        const figures = await measure(target, scenario, settings, context, options.repeat);
-        results[scenario.id][target.name] = { figures };
-        console.log(`${scenario.id} ${target.name.padEnd(12)} ${summarize(figures)}${figures.note === undefined ? '' : ` (${figures.note})`}`);
-      } catch (error) {
-        results[scenario.id][target.name] = { error: error.message };
-        warn(`${scenario.id} ${target.name} failed: ${error.message}`);
+    const measured = targets.filter(({ target, skipped }) => skipped === undefined && scenario.appliesTo(target)).map(({ target }) => target);
+    const runs = new Map(measured.map((target) => [target.name, []]));
+    // Repeats go round the targets, so drift during the scenario (sockets left in
+    // TIME_WAIT by B, other load on the machine) reaches every target alike.
+    for (let round = 1; round <= options.repeat; round++) {
+      for (const target of measured) {
+        if (results[scenario.id][target.name] !== undefined) continue;
+        try {
+          const figures = await measureOnce(target, scenario, settings, context);
+          runs.get(target.name).push(figures);
+          const label = options.repeat > 1 ? `${target.name} (${round}/${options.repeat})` : target.name;
+          console.log(`${scenario.id} ${label.padEnd(12)} ${summarize(figures)}${figures.note === undefined ? '' : ` (${figures.note})`}`);
+        } catch (error) {
+          results[scenario.id][target.name] = { error: error.message };
+          warn(`${scenario.id} ${target.name} failed: ${error.message}`);
+        }
       }
+    }
+    for (const target of measured) {
+      if (results[scenario.id][target.name] !== undefined) continue;
+      const figures = mergeRepeats(runs.get(target.name));
+      results[scenario.id][target.name] = { figures };
+      if (options.repeat > 1) console.log(`${scenario.id} ${`${target.name} (median)`.padEnd(12)} ${summarize(figures)}`);
     }
   }
 

@@ -39,7 +39,7 @@ export interface PumpOptions {
   readonly idleMs: number;
 }
 
-/** One set of read buffers serves every backend socket of the process. */
+/** The read buffers that the process's sockets reuse (see read-buffers.ts). */
 export const readBuffers = new ReadBuffers();
 
 /**

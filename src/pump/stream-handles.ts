@@ -88,8 +88,6 @@ export interface StreamHandles {
   createConnectRequest(): ConnectRequest;
   /** Byte count or negative error number of the read being delivered. */
   readResult(): number;
-  /** Offset of the read's bytes in the ArrayBuffer passed to `onread`. */
-  readOffset(): number;
   /** Whether the last writeBuffer() left bytes queued, so that `oncomplete` follows. */
   lastWriteWasAsync(): boolean;
   /** libuv's error number for the peer's FIN. */
@@ -109,7 +107,6 @@ interface StreamBinding {
   ShutdownWrap?: Constructor<ShutdownRequest>;
   streamBaseState?: Int32Array;
   kReadBytesOrError?: number;
-  kArrayBufferOffset?: number;
   kLastWriteWasAsync?: number;
 }
 
@@ -136,12 +133,11 @@ export function loadStreamHandles(): StreamHandles | undefined {
     return undefined;
   }
   const { TCP, TCPConnectWrap, constants } = tcp;
-  const { WriteWrap, ShutdownWrap, streamBaseState: state, kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync } = stream;
+  const { WriteWrap, ShutdownWrap, streamBaseState: state, kReadBytesOrError, kLastWriteWasAsync } = stream;
   if (
     typeof TCP !== 'function' || typeof TCPConnectWrap !== 'function' || typeof constants?.SOCKET !== 'number' ||
     typeof WriteWrap !== 'function' || typeof ShutdownWrap !== 'function' || !(state instanceof Int32Array) ||
-    typeof kReadBytesOrError !== 'number' || typeof kArrayBufferOffset !== 'number' ||
-    typeof kLastWriteWasAsync !== 'number' || typeof eof !== 'number'
+    typeof kReadBytesOrError !== 'number' || typeof kLastWriteWasAsync !== 'number' || typeof eof !== 'number'
   ) {
     return undefined;
   }
@@ -164,7 +160,6 @@ export function loadStreamHandles(): StreamHandles | undefined {
     createShutdownRequest: () => new ShutdownWrap(),
     createConnectRequest: () => new TCPConnectWrap(),
     readResult: () => state[kReadBytesOrError]!,
-    readOffset: () => state[kArrayBufferOffset]!,
     lastWriteWasAsync: () => state[kLastWriteWasAsync] !== 0,
     eof,
   };

@@ -68,8 +68,8 @@ export class HandlePump extends PumpBase {
     (client as LeggedHandle)[kLeg] = this.client;
     (backend as LeggedHandle)[kLeg] = this.backend;
 
-    // Both sockets read into the worker's shared read buffers, as backend sockets
-    // do on the socket pump, instead of a new 64 KiB buffer per read.
+    // Both sockets read into the worker's reused read buffers, as backend sockets
+    // do on the socket pump, instead of into a new 64 KiB buffer per read.
     this.readInto(this.client);
     this.readInto(this.backend);
     if (options.preface !== undefined) this.forward(this.client, options.preface);

@@ -76,12 +76,12 @@ export interface TcpHandle {
 /** The parts of Node.js's bindings that the pump uses. */
 export interface StreamHandles {
   createTcpHandle(): TcpHandle;
-  /** Returns a write request: a new one, or the one last given back. */
+  /** Returns a new write request, or the one given back last. */
   createWriteRequest(): WriteRequest;
   /**
    * Gives back a request whose write finished at once, so the next write reuses
-   * it: Node.js creates its native write state only for bytes that stay queued.
-   * The request of a queued or failed write must not be given back.
+   * it. Node.js creates its native write state only for bytes that stay queued,
+   * so the request of a queued or failed write must not be given back.
    */
   reuseWriteRequest(request: WriteRequest): void;
   createShutdownRequest(): ShutdownRequest;

@@ -98,6 +98,9 @@ export class HandlePump extends PumpBase {
     const queued = this.forward(leg, readBuffers.takeChunk(buffer, nread));
     readBuffers.afterChunkWritten(buffer, nread, queued);
     const next = readBuffers.nextBuffer();
+    // Returning nothing keeps Node.js reading into the same buffer and spares it
+    // a lookup of the buffer's memory (CustomBufferJSListener::OnStreamRead).
+    if (next === buffer) return undefined;
     leg.readBuffer = next;
     return next;
   }

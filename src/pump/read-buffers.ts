@@ -8,16 +8,19 @@
 // - The landing buffer is shared by every socket that reads into it. Idle
 //   sockets and sockets that read little land there, so they hold no memory of
 //   their own. Its bytes are always copied before they are written anywhere,
-//   because the next read of any socket overwrites them.
+//   because the next read of any socket overwrites them. They are copied into the
+//   outgoing buffer, which the next copy reuses when the write finished at once.
+//   A write that leaves bytes queued keeps the outgoing buffer, and the next copy
+//   goes to a new one.
 // - A socket whose read filled a buffer (a bulk transfer) gets a buffer of its
 //   own for the next read. Its bytes are written without a copy. If the write
 //   leaves bytes queued in Node, the queue still points into that buffer, so it
 //   is given up (it becomes garbage once written) and the socket lands in the
 //   shared buffer again.
 //
-// So no socket reads into a buffer that a queued write still refers to. Bytes
-// of the landing buffer are never queued, because they are copied first. An own
-// buffer is reused or kept as a spare only after a write that Node finished at once.
+// So no socket reads into a buffer that a queued write still refers to, and no
+// copy overwrites one. An own buffer or the outgoing buffer is reused, or kept
+// as a spare, only after a write that Node finished at once.
 
 import { countReadBytes } from './read-garbage.js';
 
@@ -30,6 +33,8 @@ const MAX_SPARE_BUFFERS = 4;
 export class ReadBuffers {
   private readonly size: number;
   private readonly landing: Buffer;
+  /** Where bytes of the landing buffer are copied before they are written. */
+  private outgoing: Buffer;
   private readonly spares: Buffer[] = [];
   /**
    * The buffer for the socket whose read callback ran last. Node.js calls
@@ -40,6 +45,7 @@ export class ReadBuffers {
   constructor(size = READ_BUFFER_BYTES) {
     this.size = size;
     this.landing = Buffer.allocUnsafeSlow(size);
+    this.outgoing = Buffer.allocUnsafeSlow(size);
     this.next = this.landing;
   }
 
@@ -50,11 +56,15 @@ export class ReadBuffers {
     return buffer;
   };
 
-  /** Returns the bytes of a read: a copy when they are in the shared buffer, else a view. */
+  /**
+   * Returns the bytes of a read: a copy in the outgoing buffer when they are in
+   * the landing buffer, else a view. Pass the result to afterChunkWritten() before
+   * the next call.
+   */
   takeChunk(buffer: Uint8Array, nread: number): Buffer {
     if (buffer === this.landing) {
-      countReadBytes(nread);
-      return Buffer.from(this.landing.subarray(0, nread));
+      this.landing.copy(this.outgoing, 0, 0, nread);
+      return this.outgoing.subarray(0, nread);
     }
     return (buffer as Buffer).subarray(0, nread);
   }
@@ -68,8 +78,14 @@ export class ReadBuffers {
     const own = buffer === this.landing ? undefined : (buffer as Buffer);
     if (queued) {
       // The destination is slower than the source: reads go back to the landing
-      // buffer, and an own buffer stays with the queued write until it is done.
-      if (own !== undefined) countReadBytes(own.length);
+      // buffer, and the buffer that was written stays with the queued write until
+      // it is done.
+      if (own === undefined) {
+        countReadBytes(this.outgoing.length);
+        this.outgoing = this.spares.pop() ?? Buffer.allocUnsafeSlow(this.size);
+      } else {
+        countReadBytes(own.length);
+      }
       return;
     }
     if (nread === buffer.length) {

@@ -2,7 +2,7 @@
 // close() also destroys the connections it has accepted.
 import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { patternBuffer, patternStream } from './pattern.js';
+import { patternBuffer, patternChunks, patternStream } from './pattern.js';
 
 /** Bytes one backend connection read until the client's EOF, with their digest. */
 export interface ReceivedData {
@@ -145,6 +145,38 @@ export function startSourceBackend(totalBytes: number, seed = 1, options: Backen
   return startBackend(options, (socket, state) => {
     socket.resume();
     sendPattern(socket, state, totalBytes, seed, true);
+  });
+}
+
+/**
+ * Sends `totalBytes` of the pattern for `seed` to each connection in pieces of
+ * `pieceBytes`, one piece per turn of its event loop, then ends its write side.
+ * A proxy thus reads the bytes in many short reads rather than in full buffers.
+ */
+export function startTricklingBackend(totalBytes: number, seed: number, pieceBytes: number, options: BackendOptions = {}): Promise<Backend> {
+  return startBackend(options, (socket, state) => {
+    socket.resume();
+    const chunks = patternChunks(totalBytes, seed);
+    let chunk: Buffer = Buffer.alloc(0);
+    let offset = 0;
+    const writeNext = (): void => {
+      if (socket.destroyed) return;
+      if (offset === chunk.length) {
+        const next = chunks.next();
+        if (next.done === true) {
+          socket.end();
+          return;
+        }
+        chunk = next.value;
+        offset = 0;
+      }
+      const piece = chunk.subarray(offset, offset + pieceBytes);
+      offset += piece.length;
+      state.bytesWritten += piece.length;
+      if (socket.write(piece)) setImmediate(writeNext);
+      else socket.once('drain', writeNext);
+    };
+    writeNext();
   });
 }
 

@@ -2,11 +2,14 @@
 // A buffer reused while a queued write still points into it would mix the bytes
 // of one connection into another. So several downloads run at once through one
 // worker, each from its own backend with its own bytes. Some clients stall, so
-// that rsp queues writes to them.
+// that rsp queues writes to them. Backends that send full buffers exercise the
+// buffers of bulk reads, and backends that send small pieces the shared buffer
+// of short reads and its copies.
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { test } from 'node:test';
-import { startSourceBackend, type Backend } from '../helpers/backends.js';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startSourceBackend, startTricklingBackend, type Backend } from '../helpers/backends.js';
 import { openConnection, receiveAll } from '../helpers/client.js';
 import { singleServiceConfig } from '../helpers/config.js';
 import { MiB, patternSha256 } from '../helpers/pattern.js';
@@ -14,26 +17,35 @@ import { startRsp } from '../helpers/rsp.js';
 
 const SIZE = 16 * MiB;
 const CONNECTIONS = 6;
-/** A stalling client pauses this long after every STALL_EVERY bytes. */
-const STALL_MS = 15;
-const STALL_EVERY = 512 * 1024;
+/** How a stalling client reads: it pauses for `ms` after every `everyBytes` it received. */
+interface Stall {
+  readonly ms: number;
+  readonly everyBytes: number;
+}
 
-/** Pauses `socket` for STALL_MS each time another STALL_EVERY bytes arrived. */
-function stallPeriodically(socket: Socket): void {
+const BULK_STALL: Stall = { ms: 15, everyBytes: 512 * 1024 };
+/** Bytes per trickling backend, sent in pieces that rsp reads in short reads. */
+const TRICKLE_SIZE = 8 * MiB;
+const TRICKLE_PIECE_BYTES = 1500;
+/** A backend whose byte count stays the same this long is blocked by full buffers. */
+const STILL_MS = 200;
+
+function stallPeriodically(socket: Socket, stall: Stall): void {
   let sinceStall = 0;
   socket.on('data', (chunk: Buffer) => {
     sinceStall += chunk.length;
-    if (sinceStall < STALL_EVERY) return;
+    if (sinceStall < stall.everyBytes) return;
     sinceStall = 0;
     socket.pause();
-    setTimeout(() => socket.resume(), STALL_MS);
+    setTimeout(() => socket.resume(), stall.ms);
   });
 }
 
-test('stalling downloads keep their bytes', async (t) => {
-  const backends: Backend[] = [];
-  t.after(() => Promise.all(backends.map((backend) => backend.close())));
-  for (let seed = 1; seed <= CONNECTIONS; seed++) backends.push(await startSourceBackend(SIZE, 40 + seed));
+/**
+ * Downloads from every backend at once through one worker, with every other
+ * client stalling, and checks that each client got its backend's bytes.
+ */
+async function checkStallingDownloads(t: TestContext, backends: Backend[], size: number, firstSeed: number, stall: Stall): Promise<void> {
   const rsp = await startRsp({
     config: singleServiceConfig({ backends: backends.map((backend) => backend.address) }),
     workers: 1,
@@ -46,15 +58,66 @@ test('stalling downloads keep their bytes', async (t) => {
   });
   // Every other client stalls; the fast ones keep the worker reading at full speed meanwhile.
   sockets.forEach((socket, index) => {
-    if (index % 2 === 1) stallPeriodically(socket);
+    if (index % 2 === 1) stallPeriodically(socket, stall);
   });
   const results = await Promise.all(sockets.map((socket) => receiveAll(socket, { timeoutMs: 60_000 })));
 
   // Round-robin sends one connection to each backend, so every pattern arrives once.
   for (const result of results) {
     assert.equal(result.endedBy, 'end');
-    assert.equal(result.bytes, SIZE);
+    assert.equal(result.bytes, size);
   }
-  const expected = Array.from({ length: CONNECTIONS }, (_, index) => patternSha256(SIZE, 41 + index)).sort();
+  const expected = backends.map((_, index) => patternSha256(size, firstSeed + index)).sort();
+  assert.deepEqual(results.map((result) => result.sha256).sort(), expected);
+}
+
+test('stalling downloads keep their bytes', async (t) => {
+  const backends: Backend[] = [];
+  t.after(() => Promise.all(backends.map((backend) => backend.close())));
+  for (let seed = 1; seed <= CONNECTIONS; seed++) backends.push(await startSourceBackend(SIZE, 40 + seed));
+  await checkStallingDownloads(t, backends, SIZE, 41, BULK_STALL);
+});
+
+test('stalled trickled downloads keep bytes', async (t) => {
+  const backends: Backend[] = [];
+  t.after(() => Promise.all(backends.map((backend) => backend.close())));
+  for (let seed = 1; seed <= CONNECTIONS; seed++) backends.push(await startTricklingBackend(TRICKLE_SIZE, 60 + seed, TRICKLE_PIECE_BYTES));
+  const rsp = await startRsp({
+    config: singleServiceConfig({ backends: backends.map((backend) => backend.address) }),
+    workers: 1,
+  });
+  t.after(() => rsp.stop());
+  const sockets = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(rsp.port)));
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+  });
+
+  // Twice, the clients read nothing until every backend is blocked: the kernel's
+  // buffers towards the clients are full, so rsp queued the short reads it got last.
+  const receiving = sockets.map((socket) => receiveAll(socket, { timeoutMs: 60_000 }));
+  for (let round = 0; round < 2; round++) {
+    for (const socket of sockets) socket.pause();
+    await waitUntilBlocked(backends);
+    for (const socket of sockets) socket.resume();
+    await sleep(STILL_MS);
+  }
+  const results = await Promise.all(receiving);
+
+  for (const result of results) {
+    assert.equal(result.endedBy, 'end');
+    assert.equal(result.bytes, TRICKLE_SIZE);
+  }
+  const expected = backends.map((_, index) => patternSha256(TRICKLE_SIZE, 61 + index)).sort();
   assert.deepEqual(results.map((result) => result.sha256).sort(), expected);
 });
+
+/** Resolves once no backend has written a byte for STILL_MS. */
+async function waitUntilBlocked(backends: readonly Backend[]): Promise<void> {
+  let last = -1;
+  for (;;) {
+    const written = backends.reduce((sum, backend) => sum + backend.bytesWritten, 0);
+    if (written === last) return;
+    last = written;
+    await sleep(STILL_MS);
+  }
+}

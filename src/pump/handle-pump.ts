@@ -50,8 +50,9 @@ type LeggedHandle = TcpHandle & { [kLeg]?: Leg };
 
 /**
  * Pumps bytes between two connected TCP handles. The client handle must not be
- * reading yet. The backend handle must be connected and not reading. `onClose`
- * runs once, when the pump has closed both handles.
+ * reading yet. The backend handle must be reading already, as
+ * connectBackendHandle() leaves it, and must not have had a read callback.
+ * `onClose` runs once, when the pump has closed both handles.
  */
 export class HandlePump extends PumpBase {
   private readonly handles: StreamHandles;
@@ -74,7 +75,6 @@ export class HandlePump extends PumpBase {
     this.readInto(this.backend);
     if (options.preface !== undefined) this.forward(this.client, options.preface);
     this.startReading(this.client);
-    this.startReading(this.backend);
   }
 
   abort(reason: CloseReason): void {

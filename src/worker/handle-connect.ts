@@ -22,7 +22,9 @@ export interface PendingConnect {
 
 /**
  * Opens a TCP handle to `backend` for a handle pump. Calls `callback` exactly
- * once: with the connected handle, which is not reading yet, or with the error.
+ * once: with the connected handle, or with the error. The handle is reading
+ * already, without a read callback: libuv calls no read callback before the
+ * connect callback, and the callback must set one at once.
  * A hostname is resolved by the OS resolver at each attempt, and its addresses
  * are tried in the order the resolver returns them.
  */
@@ -77,9 +79,12 @@ export function connectBackendHandle(
       clearTimeout(attemptTimer);
       settle(undefined, handle);
     };
-    const error = target.family === 6
+    let error = target.family === 6
       ? handle.connect6(request, target.address, backend.port)
       : handle.connect(request, target.address, backend.port);
+    // Reading starts with the connect, so that libuv registers both events of the
+    // new socket with epoll in one call rather than three.
+    if (error === 0) error = handle.readStart();
     if (error !== 0) {
       // Later, so that the callback never runs before this function returns.
       setImmediate(next, connectError(error, target.address, backend.port));

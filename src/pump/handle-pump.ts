@@ -51,7 +51,7 @@ type LeggedHandle = TcpHandle & { [kLeg]?: Leg };
 /**
  * Pumps bytes between two connected TCP handles. The client handle must not be
  * reading yet. The backend handle must be reading already, as
- * connectBackendHandle() leaves it, and must not have had a read callback.
+ * connectBackendHandle() leaves it, and must not have read anything.
  * `onClose` runs once, when the pump has closed both handles.
  */
 export class HandlePump extends PumpBase {

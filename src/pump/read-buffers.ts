@@ -9,9 +9,10 @@
 //   sockets and sockets that read little land there, so they hold no memory of
 //   their own. Its bytes are always copied before they are written anywhere,
 //   because the next read of any socket overwrites them. They are copied into the
-//   outgoing buffer, which the next copy reuses when the write finished at once.
-//   A write that leaves bytes queued keeps the outgoing buffer, and the next copy
-//   goes to a new one.
+//   outgoing buffer. A copy whose write finished at once leaves its place free
+//   for the next copy. A copy whose write left bytes queued keeps its place, and
+//   later copies go after it, then to a new outgoing buffer once this one is full.
+//   So queued copies take only their own bytes, packed together.
 // - A socket whose read filled a buffer (a bulk transfer) gets a buffer of its
 //   own for the next read. Its bytes are written without a copy. If the write
 //   leaves bytes queued in Node, the queue still points into that buffer, so it
@@ -19,8 +20,8 @@
 //   shared buffer again.
 //
 // So no socket reads into a buffer that a queued write still refers to, and no
-// copy overwrites one. An own buffer or the outgoing buffer is reused, or kept
-// as a spare, only after a write that Node finished at once.
+// copy overwrites one. An own buffer is reused or kept as a spare, and a place in
+// the outgoing buffer is reused, only after a write that Node finished at once.
 
 import { countReadBytes } from './read-garbage.js';
 
@@ -33,8 +34,10 @@ const MAX_SPARE_BUFFERS = 4;
 export class ReadBuffers {
   private readonly size: number;
   private readonly landing: Buffer;
-  /** Where bytes of the landing buffer are copied before they are written. */
+  /** The buffer that copies of the landing buffer's bytes go to before they are written. */
   private outgoing: Buffer;
+  /** Bytes at the start of `outgoing` that queued writes still refer to. */
+  private outgoingHeld = 0;
   private readonly spares: Buffer[] = [];
   /**
    * The buffer for the socket whose read callback ran last. Node.js calls
@@ -58,13 +61,18 @@ export class ReadBuffers {
 
   /**
    * Returns the bytes of a read: a copy in the outgoing buffer when they are in
-   * the landing buffer, else a view. Pass the result to afterChunkWritten() before
-   * the next call.
+   * the landing buffer, else a view. Call afterChunkWritten() for the same read
+   * before the next call.
    */
   takeChunk(buffer: Uint8Array, nread: number): Buffer {
     if (buffer === this.landing) {
-      this.landing.copy(this.outgoing, 0, 0, nread);
-      return this.outgoing.subarray(0, nread);
+      if (this.outgoing.length - this.outgoingHeld < nread) {
+        this.outgoing = Buffer.allocUnsafeSlow(this.size);
+        this.outgoingHeld = 0;
+      }
+      const start = this.outgoingHeld;
+      this.landing.copy(this.outgoing, start, 0, nread);
+      return this.outgoing.subarray(start, start + nread);
     }
     return (buffer as Buffer).subarray(0, nread);
   }
@@ -81,8 +89,10 @@ export class ReadBuffers {
       // buffer, and the buffer that was written stays with the queued write until
       // it is done.
       if (own === undefined) {
-        countReadBytes(this.outgoing.length);
-        this.outgoing = this.spares.pop() ?? Buffer.allocUnsafeSlow(this.size);
+        // The copy keeps its place, and the outgoing buffer becomes garbage once
+        // every write that refers to it is done.
+        this.outgoingHeld += nread;
+        countReadBytes(nread);
       } else {
         countReadBytes(own.length);
       }

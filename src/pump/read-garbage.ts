@@ -5,8 +5,8 @@
 // flow, a minor collection every COLLECT_INTERVAL_MS keeps that garbage to what
 // arrives in one interval. Backend sockets, and on the handle data path client
 // sockets too, reuse their read buffers (read-buffers.ts). Client reads on
-// net.Socket, and the copies made from the shared read buffer, still leave such
-// garbage.
+// net.Socket still leave such garbage, and so do copies from the shared read
+// buffer whose writes are queued.
 
 /** Bytes read since the last collection that make the next one worthwhile. */
 const COLLECT_AFTER_BYTES = 1024 * 1024;

@@ -23,8 +23,8 @@ export interface PendingConnect {
 /**
  * Opens a TCP handle to `backend` for a handle pump. Calls `callback` exactly
  * once: with the connected handle, or with the error. The handle is reading
- * already, without a read callback: libuv calls no read callback before the
- * connect callback, and the callback must set one at once.
+ * already, into a guard that resets it: libuv calls no read callback before the
+ * connect callback, and the callback must set its own read callback at once.
  * A hostname is resolved by the OS resolver at each attempt, and its addresses
  * are tried in the order the resolver returns them.
  */
@@ -79,15 +79,26 @@ export function connectBackendHandle(
       clearTimeout(attemptTimer);
       settle(undefined, handle);
     };
-    let error = target.family === 6
+    const error = target.family === 6
       ? handle.connect6(request, target.address, backend.port)
       : handle.connect(request, target.address, backend.port);
-    // Reading starts with the connect, so that libuv registers both events of the
-    // new socket with epoll in one call rather than three.
-    if (error === 0) error = handle.readStart();
-    if (error !== 0) {
-      // Later, so that the callback never runs before this function returns.
-      setImmediate(next, connectError(error, target.address, backend.port));
+    // Reading starts with the connect, so a connect costs libuv two epoll_ctl calls
+    // instead of three. Until the pump takes the handle, a read (a bug) resets the
+    // connection in the guard, where Node.js would abort the worker for lack of a callback.
+    handle.onread = onReadBeforePump;
+    const failure = error !== 0
+      ? connectError(error, target.address, backend.port)
+      : readStartError(handle.readStart(), target.address, backend.port);
+    if (failure !== undefined) {
+      // Closed now, so that a connect completing meanwhile is cancelled, and
+      // reported later, so that the callback never runs before this function returns.
+      current = undefined;
+      handle.close();
+      setImmediate(() => {
+        if (settled) return;
+        if (last) settle(failure, undefined);
+        else attempt(addresses, index + 1);
+      });
       return;
     }
     if (!last) {
@@ -112,6 +123,20 @@ export function connectBackendHandle(
     // A drain deadline during the attempt.
     destroy: () => fail(new Error(`connect to ${backend.address} aborted`)),
   };
+}
+
+/** Resets a handle that read before a pump took it (see connectBackendHandle). */
+function onReadBeforePump(this: TcpHandle): undefined {
+  if (this.reset() !== 0) this.close();
+  return undefined;
+}
+
+/** Returns the Error for a failed readStart() on a connecting handle, or undefined for 0. */
+function readStartError(errno: number, address: string, port: number): Error | undefined {
+  if (errno === 0) return undefined;
+  const error = handleError(errno, 'read');
+  error.message = `read ${error.code ?? ''} ${address}:${port}`;
+  return Object.assign(error, { address, port });
 }
 
 /** Returns an Error like net.Socket's for a failed connect, naming the address. */

@@ -63,6 +63,46 @@ describe('read buffers', () => {
     }
   });
 
+  test('queued copies stay intact', () => {
+    const buffers = new ReadBuffers(SIZE);
+    const landing = buffers.nextBuffer();
+    const queued: Buffer[] = [];
+    for (let value = 1; value <= 50; value++) {
+      // Each queued copy is followed by a copy whose write finished at once, which
+      // must not land on it.
+      landing.fill(value, 0, 10);
+      queued.push(buffers.takeChunk(landing, 10));
+      buffers.afterChunkWritten(landing, 10, true);
+      landing.fill(255, 0, 20);
+      buffers.takeChunk(landing, 20);
+      buffers.afterChunkWritten(landing, 20, false);
+    }
+    queued.forEach((chunk, index) => assert.deepEqual([...chunk], Array<number>(10).fill(index + 1)));
+  });
+
+  test('queued copies share memory', () => {
+    const buffers = new ReadBuffers(SIZE);
+    const landing = buffers.nextBuffer();
+    const queued: Buffer[] = [];
+    // 150 copies of 10 bytes fill one outgoing buffer of 1,024 bytes and start a second.
+    for (let i = 0; i < 150; i++) {
+      queued.push(buffers.takeChunk(landing, 10));
+      buffers.afterChunkWritten(landing, 10, true);
+    }
+    assert.equal(new Set(queued.map((chunk) => chunk.buffer)).size, 2);
+  });
+
+  test('finished copies reuse memory', () => {
+    const buffers = new ReadBuffers(SIZE);
+    const landing = buffers.nextBuffer();
+    const first = buffers.takeChunk(landing, 100);
+    buffers.afterChunkWritten(landing, 100, false);
+    const second = buffers.takeChunk(landing, 200);
+    buffers.afterChunkWritten(landing, 200, false);
+    assert.ok(sharesMemory(first, second));
+    assert.equal(second.byteOffset, first.byteOffset);
+  });
+
   test('short read keeps a spare', () => {
     const buffers = new ReadBuffers(SIZE);
     const landing = buffers.nextBuffer();

@@ -4,7 +4,7 @@
 // side until its queue is written out, and a FIN is passed on as a shutdown.
 import { reasonForError, type CloseReason } from './close-reason.js';
 import { PumpBase, readBuffers, type PumpOptions, type PumpResult } from './pump-base.js';
-import { handleError, type ShutdownRequest, type StreamHandles, type TcpHandle, type WriteRequest } from './stream-handles.js';
+import { handleError, UV_ECONNRESET, wasReset, type ShutdownRequest, type StreamHandles, type TcpHandle, type WriteRequest } from './stream-handles.js';
 
 /**
  * Bytes queued towards one side at which the other side stops reading: the
@@ -171,6 +171,10 @@ export class HandlePump extends PumpBase {
     if (nread === 0) return;
     if (nread !== this.handles.eof) {
       this.failLeg(leg, nread, 'read');
+      return;
+    }
+    if (!leg.finishing && wasReset(leg.handle)) {
+      this.failLeg(leg, UV_ECONNRESET, 'read');
       return;
     }
     // Half-close: a FIN from one side becomes a FIN towards the other, sent after

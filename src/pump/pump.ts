@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { reasonForError, type CloseReason } from './close-reason.js';
 import { PumpBase, readBuffers, type PumpOptions, type PumpResult } from './pump-base.js';
 import { countReadBytes } from './read-garbage.js';
+import { handleError, UV_ECONNRESET, wasReset } from './stream-handles.js';
 
 /**
  * Connects two sockets that were created with `allowHalfOpen: true`. The client
@@ -93,11 +94,21 @@ export class Pump extends PumpBase {
   // received and sent a FIN.
 
   onClientEnd(): void {
+    if (endWasReset(this.client)) {
+      this.onClientError(handleError(UV_ECONNRESET, 'read'));
+      this.client.destroy();
+      return;
+    }
     this.noteEnd('client');
     finishWriting(this.backend);
   }
 
   onBackendEnd(): void {
+    if (endWasReset(this.backend)) {
+      this.onBackendError(handleError(UV_ECONNRESET, 'read'));
+      this.backend.destroy();
+      return;
+    }
     this.noteEnd('backend');
     finishWriting(this.client);
   }
@@ -124,6 +135,12 @@ export class Pump extends PumpBase {
     this.client.destroy();
     this.backend.destroy();
   }
+}
+
+/** Tells whether the 'end' of `socket` was a reset that libuv reported as an end (see wasReset). */
+function endWasReset(socket: Socket): boolean {
+  if (socket.writableEnded) return false;
+  return wasReset((socket as unknown as { _handle?: Parameters<typeof wasReset>[0] })._handle);
 }
 
 const kPump = Symbol('rsp.pump');

@@ -220,7 +220,13 @@ export function startResettingBackend(bytesBeforeReset: number, seed = 1, resetD
     socket.once('data', () => {
       state.bytesWritten += bytesBeforeReset;
       // NOTE: when an RST arrives right after a partial read, libuv (Node 20) reports EOF
-      // instead of ECONNRESET. The delay lets every hop read the data before the RST comes.
+      // instead of ECONNRESET, and a Node.js client then sees a clean end. The delay lets
+      // every hop read the data before the RST comes. With 0 the RST follows the data at once.
+      if (resetDelayMs === 0) {
+        socket.write(patternBuffer(bytesBeforeReset, seed));
+        socket.resetAndDestroy();
+        return;
+      }
       socket.write(patternBuffer(bytesBeforeReset, seed), () => {
         setTimeout(() => socket.resetAndDestroy(), resetDelayMs);
       });

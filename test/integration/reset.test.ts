@@ -1,6 +1,7 @@
 // A backend reset must reach the client as a reset, not as a clean end of stream.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startResettingBackend } from '../helpers/backends.js';
 import { exchange } from '../helpers/client.js';
 import { singleServiceConfig } from '../helpers/config.js';
@@ -8,6 +9,9 @@ import { patternSha256 } from '../helpers/pattern.js';
 import { startRsp } from '../helpers/rsp.js';
 
 const BYTES_BEFORE_RESET = 64 * 1024;
+/** Connections whose backend resets right behind a short response. */
+const AT_ONCE_CONNECTIONS = 20;
+const AT_ONCE_BYTES = 3000;
 
 test('backend reset reaches the client', async (t) => {
   const backend = await startResettingBackend(BYTES_BEFORE_RESET, 41);
@@ -23,4 +27,28 @@ test('backend reset reaches the client', async (t) => {
   assert.equal(result.sha256, patternSha256(BYTES_BEFORE_RESET, 41));
   assert.equal(backend.accepted, 1);
   assert.equal(rsp.process.exitCode, null);
+});
+
+test('reset right behind data', async (t) => {
+  // rsp reads the response and the RST in one wake-up, where libuv reports an end
+  // of stream. rsp must still see a reset, log it and pass it on.
+  const backend = await startResettingBackend(AT_ONCE_BYTES, 43, 0);
+  t.after(() => backend.close());
+  const config = `${singleServiceConfig({ backends: [backend.address] })}access_log = true\npassive_check = false\n`;
+  const rsp = await startRsp({ config });
+  t.after(() => rsp.stop());
+
+  for (let i = 0; i < AT_ONCE_CONNECTIONS; i++) {
+    const result = await exchange(rsp.port, { send: 'request\n', endAfterSend: false, timeoutMs: 10_000 });
+    assert.equal(result.bytes, AT_ONCE_BYTES);
+  }
+  const closed = async (): Promise<string[]> => {
+    for (let waited = 0; waited < 5_000; waited += 50) {
+      const lines = rsp.lines().filter((line) => line.msg === 'connection closed');
+      if (lines.length >= AT_ONCE_CONNECTIONS) return lines.map((line) => `${String(line.reason)}/${String(line.side)}`);
+      await sleep(50);
+    }
+    throw new Error('rsp did not log every connection as closed within 5 s');
+  };
+  assert.deepEqual(await closed(), Array<string>(AT_ONCE_CONNECTIONS).fill('reset/backend'));
 });

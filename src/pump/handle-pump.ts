@@ -4,7 +4,7 @@
 // side until its queue is written out, and a FIN is passed on as a shutdown.
 import { reasonForError, type CloseReason } from './close-reason.js';
 import { PumpBase, readBuffers, type PumpOptions, type PumpResult } from './pump-base.js';
-import { handleError, UV_ECONNRESET, wasReset, type ShutdownRequest, type StreamHandles, type TcpHandle, type WriteRequest } from './stream-handles.js';
+import { handleError, peerGone, type ShutdownRequest, type StreamHandles, type TcpHandle, type WriteRequest } from './stream-handles.js';
 
 /**
  * Bytes queued towards one side at which the other side stops reading: the
@@ -28,6 +28,8 @@ class Leg {
   closed = false;
   /** Reading stopped because the other socket's write queue is full. */
   blocked = false;
+  /** Reading once more after an end of stream from a peer that is gone (see onReadEnd). */
+  confirmingEnd = false;
   /** Asynchronous writes towards this socket that have not finished. */
   pendingWrites = 0;
   /** The buffer the socket reads into next. */
@@ -173,8 +175,14 @@ export class HandlePump extends PumpBase {
       this.failLeg(leg, nread, 'read');
       return;
     }
-    if (!leg.finishing && wasReset(leg.handle)) {
-      this.failLeg(leg, UV_ECONNRESET, 'read');
+    // libuv reports an end of stream without reading when a socket hangs up right
+    // after a short read, and a reset hangs it up too. A socket whose peer is gone
+    // may thus have been reset, so it reads once more: read() returns 0 when a
+    // FIN came first and ECONNRESET when only a reset came. A socket that rsp has
+    // shut down has no peer after a clean end either, so it is not checked.
+    if (!leg.confirmingEnd && !leg.finishing && peerGone(leg.handle)) {
+      leg.confirmingEnd = true;
+      this.startReading(leg);
       return;
     }
     // Half-close: a FIN from one side becomes a FIN towards the other, sent after

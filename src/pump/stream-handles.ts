@@ -11,7 +11,6 @@
 // is the only place that touches them. It checks every member the pump uses and
 // returns undefined when one is missing, and rsp then falls back to net.Socket.
 
-import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 
 /** Address fields that getpeername() and getsockname() fill in. */
@@ -166,26 +165,14 @@ export function loadStreamHandles(): StreamHandles | undefined {
   };
 }
 
-/** libuv's error number for a connection reset by the peer (ECONNRESET). */
-export const UV_ECONNRESET = -constants.errno.ECONNRESET;
-
-/** A TCP handle, or the object that a net.Socket keeps as its `_handle`. */
-interface PeerNamed {
-  getpeername(out: HandleAddress): number;
-}
-
 const peerAddress: HandleAddress = {};
 
 /**
- * Tells whether the peer of a socket that reported the end of its stream reset
- * it instead. libuv reports an end of stream without reading further when a
- * socket hangs up right after a short read, and a reset hangs a socket up too.
- * A socket that received a FIN still has its peer (CLOSE_WAIT). After a reset
- * it has none, and getpeername() fails. Only valid while rsp has not shut down
- * the socket's sending side, because a socket done both ways has no peer either.
+ * Tells whether a TCP handle no longer has a peer: getpeername() fails once the
+ * connection is closed, after a reset, or after both sides sent their FIN.
  */
-export function wasReset(handle: PeerNamed | null | undefined): boolean {
-  return handle !== null && handle !== undefined && handle.getpeername(peerAddress) !== 0;
+export function peerGone(handle: TcpHandle): boolean {
+  return handle.getpeername(peerAddress) !== 0;
 }
 
 /** Returns an Error like those of net.Socket for a libuv error number. */

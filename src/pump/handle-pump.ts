@@ -175,11 +175,10 @@ export class HandlePump extends PumpBase {
       this.failLeg(leg, nread, 'read');
       return;
     }
-    // libuv reports an end of stream without reading when a socket hangs up right
-    // after a short read, and a reset hangs it up too. A socket whose peer is gone
-    // may thus have been reset, so it reads once more: read() returns 0 when a
-    // FIN came first and ECONNRESET when only a reset came. A socket that rsp has
-    // shut down has no peer after a clean end either, so it is not checked.
+    // libuv reports a hang-up right after a short read as an end of stream, and a
+    // reset hangs a socket up too. So a socket without a peer reads once more:
+    // read() returns 0 after a FIN and ECONNRESET after a reset alone. A socket
+    // that rsp has shut down loses its peer at a clean end too, so it is skipped.
     if (!leg.confirmingEnd && !leg.finishing && peerGone(leg.handle)) {
       leg.confirmingEnd = true;
       this.startReading(leg);

@@ -86,16 +86,10 @@ export class ReadBuffers {
     const own = buffer === this.landing ? undefined : (buffer as Buffer);
     if (queued) {
       // The destination is slower than the source: reads go back to the landing
-      // buffer, and the buffer that was written stays with the queued write until
-      // it is done.
-      if (own === undefined) {
-        // The copy keeps its place, and the outgoing buffer becomes garbage once
-        // every write that refers to it is done.
-        this.outgoingHeld += nread;
-        countReadBytes(nread);
-      } else {
-        countReadBytes(own.length);
-      }
+      // buffer, and the bytes that were written stay with the queued write until it
+      // is done. A copy keeps its place in the outgoing buffer.
+      if (own === undefined) this.outgoingHeld += nread;
+      countReadBytes(own?.length ?? nread);
       return;
     }
     if (nread === buffer.length) {

@@ -62,42 +62,46 @@ export function connectBackendHandle(
     const request = handles.createConnectRequest();
     request.address = target.address;
     request.port = backend.port;
+    const moveOn = (error: Error): void => {
+      if (last) settle(error, undefined);
+      else attempt(addresses, index + 1);
+    };
     const next = (error: Error): void => {
       if (settled || current !== handle) return;
       clearTimeout(attemptTimer);
       current = undefined;
       handle.close();
-      if (last) settle(error, undefined);
-      else attempt(addresses, index + 1);
+      moveOn(error);
     };
     request.oncomplete = function (this: ConnectRequest, status: number): void {
       if (settled || current !== handle) return;
       if (status < 0) {
-        next(connectError(status, target.address, backend.port));
+        next(attemptError(status, 'connect', target.address, backend.port));
         return;
       }
       clearTimeout(attemptTimer);
       settle(undefined, handle);
     };
-    const error = target.family === 6
+    let syscall = 'connect';
+    let errno = target.family === 6
       ? handle.connect6(request, target.address, backend.port)
       : handle.connect(request, target.address, backend.port);
     // Reading starts with the connect, so a connect costs libuv two epoll_ctl calls
-    // instead of three. Until the pump takes the handle, a read (a bug) resets the
-    // connection in the guard, where Node.js would abort the worker for lack of a callback.
+    // instead of three. Until the pump takes the handle, the guard resets the
+    // connection on a read, which would otherwise make Node.js abort the worker.
     handle.onread = onReadBeforePump;
-    const failure = error !== 0
-      ? connectError(error, target.address, backend.port)
-      : readStartError(handle.readStart(), target.address, backend.port);
-    if (failure !== undefined) {
-      // Closed now, so that a connect completing meanwhile is cancelled, and
-      // reported later, so that the callback never runs before this function returns.
+    if (errno === 0) {
+      syscall = 'read';
+      errno = handle.readStart();
+    }
+    if (errno !== 0) {
+      // Closed now, so that a connect completing meanwhile is cancelled. Reported
+      // later, so that the callback never runs before this function returns.
+      const failure = attemptError(errno, syscall, target.address, backend.port);
       current = undefined;
       handle.close();
       setImmediate(() => {
-        if (settled) return;
-        if (last) settle(failure, undefined);
-        else attempt(addresses, index + 1);
+        if (!settled) moveOn(failure);
       });
       return;
     }
@@ -131,17 +135,9 @@ function onReadBeforePump(this: TcpHandle): undefined {
   return undefined;
 }
 
-/** Returns the Error for a failed readStart() on a connecting handle, or undefined for 0. */
-function readStartError(errno: number, address: string, port: number): Error | undefined {
-  if (errno === 0) return undefined;
-  const error = handleError(errno, 'read');
-  error.message = `read ${error.code ?? ''} ${address}:${port}`;
-  return Object.assign(error, { address, port });
-}
-
-/** Returns an Error like net.Socket's for a failed connect, naming the address. */
-function connectError(errno: number, address: string, port: number): Error {
-  const error = handleError(errno, 'connect');
-  error.message = `connect ${error.code ?? ''} ${address}:${port}`;
+/** Returns an Error like net.Socket's for a failed connect attempt, naming the address. */
+function attemptError(errno: number, syscall: string, address: string, port: number): Error {
+  const error = handleError(errno, syscall);
+  error.message = `${syscall} ${error.code ?? ''} ${address}:${port}`;
   return Object.assign(error, { address, port });
 }

@@ -10,106 +10,58 @@ import type { Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSourceBackend, startTricklingBackend, type Backend } from '../helpers/backends.js';
-import { openConnection, receiveAll } from '../helpers/client.js';
+import { openConnection, receiveAll, type ReceiveResult } from '../helpers/client.js';
 import { singleServiceConfig } from '../helpers/config.js';
 import { MiB, patternSha256 } from '../helpers/pattern.js';
 import { startRsp } from '../helpers/rsp.js';
 
 const SIZE = 16 * MiB;
 const CONNECTIONS = 6;
-/** How a stalling client reads: it pauses for `ms` after every `everyBytes` it received. */
-interface Stall {
-  readonly ms: number;
-  readonly everyBytes: number;
-}
-
-const BULK_STALL: Stall = { ms: 15, everyBytes: 512 * 1024 };
+/** A stalling client pauses this long after every STALL_EVERY bytes. */
+const STALL_MS = 15;
+const STALL_EVERY = 512 * 1024;
 /** Bytes per trickling backend, sent in pieces that rsp reads in short reads. */
 const TRICKLE_SIZE = 8 * MiB;
 const TRICKLE_PIECE_BYTES = 1500;
 /** A backend whose byte count stays the same this long is blocked by full buffers. */
 const STILL_MS = 200;
 
-function stallPeriodically(socket: Socket, stall: Stall): void {
+/** Pauses `socket` for STALL_MS each time another STALL_EVERY bytes arrived. */
+function stallPeriodically(socket: Socket): void {
   let sinceStall = 0;
   socket.on('data', (chunk: Buffer) => {
     sinceStall += chunk.length;
-    if (sinceStall < stall.everyBytes) return;
+    if (sinceStall < STALL_EVERY) return;
     sinceStall = 0;
     socket.pause();
-    setTimeout(() => socket.resume(), stall.ms);
+    setTimeout(() => socket.resume(), STALL_MS);
   });
 }
 
-/**
- * Downloads from every backend at once through one worker, with every other
- * client stalling, and checks that each client got its backend's bytes.
- */
-async function checkStallingDownloads(t: TestContext, backends: Backend[], size: number, firstSeed: number, stall: Stall): Promise<void> {
+/** Starts rsp with one worker in front of `backends` and opens one client connection per backend. */
+async function openDownloads(t: TestContext, backends: readonly Backend[]): Promise<Socket[]> {
   const rsp = await startRsp({
     config: singleServiceConfig({ backends: backends.map((backend) => backend.address) }),
     workers: 1,
   });
   t.after(() => rsp.stop());
-
-  const sockets = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(rsp.port)));
+  const sockets = await Promise.all(backends.map(() => openConnection(rsp.port)));
   t.after(() => {
     for (const socket of sockets) socket.destroy();
   });
-  // Every other client stalls; the fast ones keep the worker reading at full speed meanwhile.
-  sockets.forEach((socket, index) => {
-    if (index % 2 === 1) stallPeriodically(socket, stall);
-  });
-  const results = await Promise.all(sockets.map((socket) => receiveAll(socket, { timeoutMs: 60_000 })));
+  return sockets;
+}
 
+/** Checks that every download ended cleanly and that each backend's pattern arrived once. */
+function assertPatterns(results: readonly ReceiveResult[], size: number, firstSeed: number): void {
   // Round-robin sends one connection to each backend, so every pattern arrives once.
   for (const result of results) {
     assert.equal(result.endedBy, 'end');
     assert.equal(result.bytes, size);
   }
-  const expected = backends.map((_, index) => patternSha256(size, firstSeed + index)).sort();
+  const expected = results.map((_, index) => patternSha256(size, firstSeed + index)).sort();
   assert.deepEqual(results.map((result) => result.sha256).sort(), expected);
 }
-
-test('stalling downloads keep their bytes', async (t) => {
-  const backends: Backend[] = [];
-  t.after(() => Promise.all(backends.map((backend) => backend.close())));
-  for (let seed = 1; seed <= CONNECTIONS; seed++) backends.push(await startSourceBackend(SIZE, 40 + seed));
-  await checkStallingDownloads(t, backends, SIZE, 41, BULK_STALL);
-});
-
-test('stalled trickled downloads keep bytes', async (t) => {
-  const backends: Backend[] = [];
-  t.after(() => Promise.all(backends.map((backend) => backend.close())));
-  for (let seed = 1; seed <= CONNECTIONS; seed++) backends.push(await startTricklingBackend(TRICKLE_SIZE, 60 + seed, TRICKLE_PIECE_BYTES));
-  const rsp = await startRsp({
-    config: singleServiceConfig({ backends: backends.map((backend) => backend.address) }),
-    workers: 1,
-  });
-  t.after(() => rsp.stop());
-  const sockets = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(rsp.port)));
-  t.after(() => {
-    for (const socket of sockets) socket.destroy();
-  });
-
-  // Twice, the clients read nothing until every backend is blocked: the kernel's
-  // buffers towards the clients are full, so rsp queued the short reads it got last.
-  const receiving = sockets.map((socket) => receiveAll(socket, { timeoutMs: 60_000 }));
-  for (let round = 0; round < 2; round++) {
-    for (const socket of sockets) socket.pause();
-    await waitUntilBlocked(backends);
-    for (const socket of sockets) socket.resume();
-    await sleep(STILL_MS);
-  }
-  const results = await Promise.all(receiving);
-
-  for (const result of results) {
-    assert.equal(result.endedBy, 'end');
-    assert.equal(result.bytes, TRICKLE_SIZE);
-  }
-  const expected = backends.map((_, index) => patternSha256(TRICKLE_SIZE, 61 + index)).sort();
-  assert.deepEqual(results.map((result) => result.sha256).sort(), expected);
-});
 
 /** Resolves once no backend has written a byte for STILL_MS. */
 async function waitUntilBlocked(backends: readonly Backend[]): Promise<void> {
@@ -121,3 +73,35 @@ async function waitUntilBlocked(backends: readonly Backend[]): Promise<void> {
     await sleep(STILL_MS);
   }
 }
+
+test('stalling downloads keep their bytes', async (t) => {
+  const backends: Backend[] = [];
+  t.after(() => Promise.all(backends.map((backend) => backend.close())));
+  for (let seed = 1; seed <= CONNECTIONS; seed++) backends.push(await startSourceBackend(SIZE, 40 + seed));
+  const sockets = await openDownloads(t, backends);
+
+  // Every other client stalls; the fast ones keep the worker reading at full speed meanwhile.
+  sockets.forEach((socket, index) => {
+    if (index % 2 === 1) stallPeriodically(socket);
+  });
+  const results = await Promise.all(sockets.map((socket) => receiveAll(socket, { timeoutMs: 60_000 })));
+  assertPatterns(results, SIZE, 41);
+});
+
+test('stalled trickled downloads keep bytes', async (t) => {
+  const backends: Backend[] = [];
+  t.after(() => Promise.all(backends.map((backend) => backend.close())));
+  for (let seed = 1; seed <= CONNECTIONS; seed++) backends.push(await startTricklingBackend(TRICKLE_SIZE, 60 + seed, TRICKLE_PIECE_BYTES));
+  const sockets = await openDownloads(t, backends);
+
+  // Twice, the clients read nothing until every backend is blocked. The kernel's
+  // buffers towards the clients are then full, so rsp queued the short reads it got last.
+  const receiving = sockets.map((socket) => receiveAll(socket, { timeoutMs: 60_000 }));
+  for (let round = 0; round < 2; round++) {
+    for (const socket of sockets) socket.pause();
+    await waitUntilBlocked(backends);
+    for (const socket of sockets) socket.resume();
+    await sleep(STILL_MS);
+  }
+  assertPatterns(await Promise.all(receiving), TRICKLE_SIZE, 61);
+});

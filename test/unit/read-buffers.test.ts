@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { ReadBuffers } from '../../src/pump/read-buffers.js';
 
 const SIZE = 1024;
+const BULK = 4096;
 
 /** Plays one read of `nread` bytes into `buffer`; returns the chunk and the next buffer. */
 function read(buffers: ReadBuffers, buffer: Buffer, nread: number, queued: boolean): { chunk: Buffer; next: Buffer } {
@@ -22,7 +23,7 @@ function sharesMemory(a: Buffer, b: Buffer): boolean {
 
 describe('read buffers', () => {
   test('shared buffer bytes are copied', () => {
-    const buffers = new ReadBuffers(SIZE);
+    const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();
     const other = buffers.nextBuffer();
     assert.equal(other, landing, 'every new socket starts in the shared buffer');
@@ -34,25 +35,25 @@ describe('read buffers', () => {
   });
 
   test('full read gets own buffer', () => {
-    const buffers = new ReadBuffers(SIZE);
+    const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();
 
     const first = read(buffers, landing, SIZE, false);
     assert.notEqual(first.next, landing);
-    assert.equal(first.next.length, SIZE);
+    assert.equal(first.next.length, BULK, 'a bulk transfer reads in larger pieces');
     assert.equal(buffers.nextBuffer(), landing, 'the own buffer goes to one socket only');
 
-    const second = read(buffers, first.next, SIZE, false);
+    const second = read(buffers, first.next, BULK, false);
     assert.ok(sharesMemory(second.chunk, first.next), 'bytes in an own buffer are not copied');
     assert.equal(second.next, first.next, 'a finished write lets the socket keep its buffer');
   });
 
   test('queued buffer never handed out', () => {
-    const buffers = new ReadBuffers(SIZE);
+    const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();
     const own = read(buffers, landing, SIZE, false).next;
 
-    const queued = read(buffers, own, SIZE, true);
+    const queued = read(buffers, own, BULK, true);
     assert.equal(queued.next, landing, 'after a queued write the socket reads into the shared buffer');
 
     // Further bursts, by this socket or others, must get fresh buffers, not the lent one.
@@ -64,7 +65,7 @@ describe('read buffers', () => {
   });
 
   test('queued copies stay intact', () => {
-    const buffers = new ReadBuffers(SIZE);
+    const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();
     const queued: Buffer[] = [];
     for (let value = 1; value <= 50; value++) {
@@ -81,7 +82,7 @@ describe('read buffers', () => {
   });
 
   test('queued copies share memory', () => {
-    const buffers = new ReadBuffers(SIZE);
+    const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();
     const queued: Buffer[] = [];
     // 150 copies of 10 bytes fill one outgoing buffer of 1,024 bytes and start a second.
@@ -93,7 +94,7 @@ describe('read buffers', () => {
   });
 
   test('finished copies reuse memory', () => {
-    const buffers = new ReadBuffers(SIZE);
+    const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();
     const first = buffers.takeChunk(landing, 100);
     buffers.afterChunkWritten(landing, 100, false);
@@ -104,7 +105,7 @@ describe('read buffers', () => {
   });
 
   test('short read keeps a spare', () => {
-    const buffers = new ReadBuffers(SIZE);
+    const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();
     const own = read(buffers, landing, SIZE, false).next;
 

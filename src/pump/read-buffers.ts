@@ -32,19 +32,11 @@ const READ_BUFFER_BYTES = 64 * 1024;
  * moved 1,037 to 1,137 MB/s with 64 KiB and 1,385 to 1,549 MB/s with 256 KiB
  * (`npm run bench -- --scenarios C`), and the worker's system time per GiB fell
  * from 0.93–1.00 s to 0.54–0.63 s. Only a socket whose reads fill their buffer
- * and whose writes finish at once gets one. A queued write sends the socket back
- * to the shared buffer, but keeps the bulk buffer until it is done.
+ * and whose writes finish at once gets one. A slow destination sends the socket
+ * back to the shared buffer, so a slow reader (scenario D) costs no more memory.
  */
 const BULK_READ_BUFFER_BYTES = 256 * 1024;
-/**
- * Bulk buffers that may exist at once in a process, 4 MiB in all. A queued
- * write keeps its whole buffer, so without a limit every client that stops
- * reading would hold 256 KiB. Past the limit, own buffers have the shared
- * buffer's size. The count drops only when the collector frees a buffer, so
- * after a burst new transfers may read 64 KiB at a time for a while.
- */
-const MAX_BULK_BUFFERS = 16;
-/** Own buffers kept for the next bulk transfer. Buffers beyond this are left to the collector. */
+/** Own buffers kept for the next bulk transfer (1 MiB at most). Buffers beyond this are left to the collector. */
 const MAX_SPARE_BUFFERS = 4;
 
 /** The reused read buffers of a process. */
@@ -57,22 +49,15 @@ export class ReadBuffers {
   /** Bytes at the start of `outgoing` that queued writes still refer to. */
   private outgoingHeld = 0;
   private readonly spares: Buffer[] = [];
-  private readonly maxBulkBuffers: number;
-  /** Bulk buffers whose memory the collector has not freed yet, spares and queued ones included. */
-  private bulkBuffers = 0;
-  private readonly bulkFreed = new FinalizationRegistry<undefined>(() => {
-    this.bulkBuffers--;
-  });
   /**
    * The buffer for the socket whose read callback ran last. Node.js calls
    * nextBuffer() right after each callback, and once when it creates the socket.
    */
   private next: Buffer;
 
-  constructor(size = READ_BUFFER_BYTES, bulkSize = BULK_READ_BUFFER_BYTES, maxBulkBuffers = MAX_BULK_BUFFERS) {
+  constructor(size = READ_BUFFER_BYTES, bulkSize = BULK_READ_BUFFER_BYTES) {
     this.size = size;
     this.bulkSize = bulkSize;
-    this.maxBulkBuffers = maxBulkBuffers;
     this.landing = Buffer.allocUnsafeSlow(size);
     this.outgoing = Buffer.allocUnsafeSlow(size);
     this.next = this.landing;
@@ -119,21 +104,10 @@ export class ReadBuffers {
       return;
     }
     if (nread === buffer.length) {
-      this.next = own ?? this.spares.pop() ?? this.newOwnBuffer();
+      this.next = own ?? this.spares.pop() ?? Buffer.allocUnsafeSlow(this.bulkSize);
       return;
     }
     // A short read: the burst is over, so the socket waits in the landing buffer.
     if (own !== undefined && this.spares.length < MAX_SPARE_BUFFERS) this.spares.push(own);
-  }
-
-  /** Allocates an own buffer: a bulk buffer while fewer than the limit exist, else one of the shared size. */
-  private newOwnBuffer(): Buffer {
-    if (this.bulkBuffers >= this.maxBulkBuffers) return Buffer.allocUnsafeSlow(this.size);
-    const buffer = Buffer.allocUnsafeSlow(this.bulkSize);
-    this.bulkBuffers++;
-    // The memory stays while any view refers to it, so the count follows the
-    // ArrayBuffer, not this view of it.
-    this.bulkFreed.register(buffer.buffer, undefined);
-    return buffer;
   }
 }

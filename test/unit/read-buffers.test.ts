@@ -104,19 +104,6 @@ describe('read buffers', () => {
     assert.equal(second.byteOffset, first.byteOffset);
   });
 
-  test('bulk buffers are limited', () => {
-    const buffers = new ReadBuffers(SIZE, BULK, 2);
-    const landing = buffers.nextBuffer();
-    // Three sockets in a burst at once, each keeping its own buffer.
-    const first = read(buffers, landing, SIZE, false).next;
-    const second = read(buffers, landing, SIZE, false).next;
-    const third = read(buffers, landing, SIZE, false).next;
-    assert.equal(first.length, BULK);
-    assert.equal(second.length, BULK);
-    assert.equal(third.length, SIZE, 'past the limit an own buffer has the shared size');
-    assert.notEqual(third, landing);
-  });
-
   test('short read keeps a spare', () => {
     const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();

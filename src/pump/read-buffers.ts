@@ -13,7 +13,7 @@
 //   for the next copy. A copy whose write left bytes queued keeps its place, and
 //   later copies go after it, then to a new outgoing buffer once this one is full.
 //   So queued copies take only their own bytes, packed together.
-// - A socket whose read filled a buffer (a bulk transfer) gets a larger buffer
+// - A socket whose read filled a buffer (a bulk transfer) gets a 256 KiB buffer
 //   of its own for the next read. Its bytes are written without a copy. If the write
 //   leaves bytes queued in Node, the queue still points into that buffer, so it
 //   is given up (it becomes garbage once written) and the socket lands in the
@@ -25,18 +25,20 @@
 
 import { countReadBytes } from './read-garbage.js';
 
-/** libuv's read size for TCP sockets: the shared buffer and the outgoing buffer. */
+/** Size of the shared and the outgoing buffer, which is libuv's read size for TCP sockets. */
 const READ_BUFFER_BYTES = 64 * 1024;
 /**
- * Size of a bulk transfer's own buffer. One 1 GiB transfer through 2 workers
- * moved 1,037 to 1,137 MB/s with 64 KiB and 1,385 to 1,549 MB/s with 256 KiB
- * (`npm run bench -- --scenarios C`), and the worker's system time per GiB fell
- * from 0.93–1.00 s to 0.54–0.63 s. Only a socket whose reads fill their buffer
- * and whose writes finish at once gets one. A slow destination sends the socket
- * back to the shared buffer, so a slow reader (scenario D) costs no more memory.
+ * Size of a bulk transfer's own buffer. With 256 KiB instead of 64 KiB, one
+ * 1 GiB transfer through 2 workers went from 1,037–1,137 to 1,385–1,549 MB/s
+ * (`npm run bench -- --scenarios C`).
+ *
+ * NOTE: a queued write keeps its whole buffer, so a client that stops reading
+ * in the middle of a bulk transfer pins up to 256 KiB in the worker. There is
+ * no limit per process (docs/benchmarks.md, "Bulk transfers read into 256 KiB
+ * buffers").
  */
 const BULK_READ_BUFFER_BYTES = 256 * 1024;
-/** Own buffers kept for the next bulk transfer (1 MiB at most). Buffers beyond this are left to the collector. */
+/** Own buffers kept for the next bulk transfer, 1 MiB in all. Further ones are left to the collector. */
 const MAX_SPARE_BUFFERS = 4;
 
 /** The reused read buffers of a process. */

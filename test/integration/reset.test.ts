@@ -1,12 +1,12 @@
 // A backend reset must reach the client as a reset, not as a clean end of stream.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startResettingBackend } from '../helpers/backends.js';
 import { exchange } from '../helpers/client.js';
 import { singleServiceConfig } from '../helpers/config.js';
 import { patternSha256 } from '../helpers/pattern.js';
 import { startRsp, type RspProcess } from '../helpers/rsp.js';
+import { waitFor } from '../helpers/wait.js';
 
 const BYTES_BEFORE_RESET = 64 * 1024;
 /** Connections whose backend resets right behind a short response. */
@@ -50,10 +50,11 @@ test('reset right behind data', { skip: SOCKET_PATH && 'net.Socket reports this 
 
 /** Waits for `count` "connection closed" lines and returns their `reason/side`. */
 async function closeReasons(rsp: RspProcess, count: number): Promise<string[]> {
-  for (let waited = 0; waited < 5_000; waited += 50) {
-    const lines = rsp.lines().filter((line) => line.msg === 'connection closed');
-    if (lines.length >= count) return lines.map((line) => `${String(line.reason)}/${String(line.side)}`);
-    await sleep(50);
-  }
-  throw new Error(`rsp did not log ${count} connections as closed within 5 s`);
+  const closed = (): string[] =>
+    rsp
+      .lines()
+      .filter((line) => line.msg === 'connection closed')
+      .map((line) => `${String(line.reason)}/${String(line.side)}`);
+  await waitFor(`${count} connections logged as closed`, () => closed().length >= count, 5_000, () => `${closed().length} logged`);
+  return closed();
 }

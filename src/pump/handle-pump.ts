@@ -109,6 +109,9 @@ export class HandlePump extends PumpBase {
 
   onWriteComplete(leg: Leg, request: WriteRequest, status: number): void {
     leg.pendingWrites--;
+    // Node.js calls this for a write cancelled by close() too, so a pinned read
+    // buffer is always counted as free again.
+    if (request.buffer !== null) readBuffers.pinnedWriteDone(request.buffer);
     request.buffer = null;
     if (leg.closed) return;
     if (status < 0) {

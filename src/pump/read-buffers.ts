@@ -22,6 +22,12 @@
 // So no socket reads into a buffer that a queued write still refers to, and no
 // copy overwrites one. An own buffer is reused or kept as a spare, and a place in
 // the outgoing buffer is reused, only after a write that Node finished at once.
+//
+// A client that stops reading in the middle of a bulk transfer leaves a queued
+// write that pins a whole own buffer. The pumps report when such a write
+// finishes or is cancelled (pinnedWriteDone()). While MAX_PINNED_BUFFERS own
+// buffers are pinned, full reads stay in the landing buffer. So past that
+// number, each stalled client pins at most a 64 KiB copy.
 
 import { countReadBytes } from './read-garbage.js';
 
@@ -31,20 +37,20 @@ const READ_BUFFER_BYTES = 64 * 1024;
  * Size of a bulk transfer's own buffer. With 256 KiB instead of 64 KiB, one
  * 1 GiB transfer through 2 workers went from 1,037–1,137 to 1,385–1,549 MB/s
  * (`npm run bench -- --scenarios C`).
- *
- * NOTE: a queued write keeps its whole buffer, so a client that stops reading
- * in the middle of a bulk transfer pins up to 256 KiB in the worker. There is
- * no limit per process (docs/benchmarks.md, "Bulk transfers read into 256 KiB
- * buffers").
  */
 const BULK_READ_BUFFER_BYTES = 256 * 1024;
 /** Own buffers kept for the next bulk transfer, 1 MiB in all. Further ones are left to the collector. */
 const MAX_SPARE_BUFFERS = 4;
+/** Own buffers that queued writes may pin before full reads stay in the landing buffer: 4 MiB. */
+const MAX_PINNED_BUFFERS = 16;
 
 /** The reused read buffers of a process. */
 export class ReadBuffers {
   private readonly size: number;
   private readonly bulkSize: number;
+  private readonly maxPinned: number;
+  /** Own buffers that queued writes pin. */
+  private pinned = 0;
   private readonly landing: Buffer;
   /** The buffer that copies of the landing buffer's bytes go to before they are written. */
   private outgoing: Buffer;
@@ -57,9 +63,12 @@ export class ReadBuffers {
    */
   private next: Buffer;
 
-  constructor(size = READ_BUFFER_BYTES, bulkSize = BULK_READ_BUFFER_BYTES) {
+  constructor(size = READ_BUFFER_BYTES, bulkSize = BULK_READ_BUFFER_BYTES, maxPinned = MAX_PINNED_BUFFERS) {
+    // pinnedWriteDone() distinguishes own buffers from outgoing ones by their size.
+    if (bulkSize === size) throw new RangeError('own buffers must differ in size from the shared one');
     this.size = size;
     this.bulkSize = bulkSize;
+    this.maxPinned = maxPinned;
     this.landing = Buffer.allocUnsafeSlow(size);
     this.outgoing = Buffer.allocUnsafeSlow(size);
     this.next = this.landing;
@@ -93,23 +102,45 @@ export class ReadBuffers {
   /**
    * Chooses the buffer for the socket's next read, after the chunk of this read
    * was handed to the destination. `queued` is true when Node has unwritten
-   * bytes queued for the destination, which may point into `buffer`.
+   * bytes queued for the destination, which may point into `buffer`. Returns
+   * true when the queued write pins an own buffer. The pump must then call
+   * pinnedWriteDone() once that write has finished or was cancelled.
    */
-  afterChunkWritten(buffer: Uint8Array, nread: number, queued: boolean): void {
+  afterChunkWritten(buffer: Uint8Array, nread: number, queued: boolean): boolean {
     const own = buffer === this.landing ? undefined : (buffer as Buffer);
     if (queued) {
       // The destination is slower than the source: reads go back to the landing
       // buffer, and the bytes that were written stay with the queued write until it
       // is done. A copy keeps its place in the outgoing buffer.
-      if (own === undefined) this.outgoingHeld += nread;
       countReadBytes(own?.length ?? nread);
-      return;
+      if (own === undefined) {
+        this.outgoingHeld += nread;
+        return false;
+      }
+      this.pinned++;
+      return true;
     }
-    if (nread === buffer.length) {
+    if (nread === buffer.length && this.pinned < this.maxPinned) {
       this.next = own ?? this.spares.pop() ?? Buffer.allocUnsafeSlow(this.bulkSize);
-      return;
+      return false;
     }
-    // A short read: the burst is over, so the socket waits in the landing buffer.
+    // A short read ends the burst, and so do too many pinned buffers. The socket
+    // then waits in the landing buffer.
     if (own !== undefined && this.spares.length < MAX_SPARE_BUFFERS) this.spares.push(own);
+    return false;
+  }
+
+  /**
+   * Counts a queued write as done, finished or cancelled. `chunk` is the bytes
+   * it wrote. Writes of copies are ignored, so the handle pump can call this for
+   * every queued write.
+   */
+  pinnedWriteDone(chunk: Uint8Array): void {
+    if (chunk.buffer.byteLength === this.bulkSize) this.pinned--;
+  }
+
+  /** Own buffers that queued writes pin now. */
+  get pinnedBuffers(): number {
+    return this.pinned;
   }
 }

@@ -10,10 +10,12 @@ import type { Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSourceBackend, startTricklingBackend, type Backend } from '../helpers/backends.js';
-import { openConnection, receiveAll, type ReceiveResult } from '../helpers/client.js';
+import { openConnection, receiveAll, receiveAtLeast, type ReceiveResult } from '../helpers/client.js';
 import { singleServiceConfig } from '../helpers/config.js';
 import { MiB, patternSha256 } from '../helpers/pattern.js';
+import { treeRssBytes } from '../helpers/process-tree.js';
 import { startRsp } from '../helpers/rsp.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SIZE = 16 * MiB;
 const CONNECTIONS = 6;
@@ -25,6 +27,17 @@ const TRICKLE_SIZE = 8 * MiB;
 const TRICKLE_PIECE_BYTES = 1500;
 /** A backend whose byte count stays the same this long is blocked by full buffers. */
 const STILL_MS = 200;
+/** Clients that stop reading, each in front of a backend that sends STALLED_SIZE. */
+const STALLED_CLIENTS = 64;
+const STALLED_SIZE = 64 * MiB;
+const STALL_AFTER_BYTES = 2 * MiB;
+/**
+ * What those clients may add to rsp's RSS. When each of them had a queued write
+ * that pinned a whole 256 KiB read buffer, this test saw 15.6 to 17.0 MiB. With
+ * at most 16 such buffers per worker it saw 5.9 to 6.8 MiB on TCP handles and 7.3
+ * to 8.2 MiB on net.Socket.
+ */
+const MAX_STALLED_GROWTH = 11 * MiB;
 
 /** Pauses `socket` for STALL_MS each time another STALL_EVERY bytes arrived. */
 function stallPeriodically(socket: Socket): void {
@@ -104,4 +117,42 @@ test('stalled trickled downloads keep bytes', async (t) => {
     await sleep(STILL_MS);
   }
   assertPatterns(await Promise.all(receiving), TRICKLE_SIZE, 61);
+});
+
+test('stalled clients hold bounded memory', async (t) => {
+  const source = await startSourceBackend(STALLED_SIZE, 80);
+  t.after(() => source.close());
+  const rsp = await startRsp({ config: singleServiceConfig({ backends: [source.address] }), workers: 1 });
+  t.after(() => rsp.stop());
+  const download = async (): Promise<void> => {
+    const socket = await openConnection(rsp.port);
+    t.after(() => socket.destroy());
+    const result = await receiveAll(socket, { timeoutMs: 60_000 });
+    socket.end();
+    assert.equal(result.endedBy, 'end');
+    assert.equal(result.sha256, patternSha256(STALLED_SIZE, 80));
+  };
+
+  // A full download first, so that the baseline includes what any bulk transfer costs.
+  await download();
+  await waitFor('the warm-up backend connection to close', () => source.openConnections === 0, 5_000);
+  const baselineRss = treeRssBytes(rsp.pid);
+
+  // Clients that stop reading after their first bytes, as at a full speed
+  // transfer: the kernel's buffers towards them fill, then rsp queues what it
+  // read last for each, and backpressure stops the backend.
+  const stalled = await Promise.all(Array.from({ length: STALLED_CLIENTS }, () => openConnection(rsp.port)));
+  t.after(() => {
+    for (const socket of stalled) socket.destroy();
+  });
+  await Promise.all(stalled.map((socket) => receiveAtLeast(socket, STALL_AFTER_BYTES).then(() => socket.pause())));
+  await waitUntilBlocked([source]);
+  const growth = treeRssBytes(rsp.pid) - baselineRss;
+  t.diagnostic(`${STALLED_CLIENTS} stalled clients: RSS growth ${(growth / MiB).toFixed(1)} MiB`);
+  assert.ok(growth < MAX_STALLED_GROWTH, `rsp RSS grew by ${(growth / MiB).toFixed(1)} MiB with ${STALLED_CLIENTS} stalled clients`);
+
+  // Once they are gone, whole downloads still arrive intact.
+  for (const socket of stalled) socket.destroy();
+  await waitFor('rsp to close the stalled backend connections', () => source.openConnections === 0, 10_000);
+  await download();
 });

@@ -104,6 +104,34 @@ describe('read buffers', () => {
     assert.equal(second.byteOffset, first.byteOffset);
   });
 
+  test('pinned buffers end bursts', () => {
+    const buffers = new ReadBuffers(SIZE, BULK, 2);
+    const landing = buffers.nextBuffer();
+    // Two sockets start bursts, and a slow destination queues a write of each.
+    const first = read(buffers, landing, SIZE, false).next;
+    const second = read(buffers, landing, SIZE, false).next;
+    const pinned = [first, second].map((own) => {
+      own.fill(7);
+      const chunk = buffers.takeChunk(own, BULK);
+      assert.equal(buffers.afterChunkWritten(own, BULK, true), true, 'a queued write pins its own buffer');
+      assert.equal(buffers.nextBuffer(), landing);
+      return chunk;
+    });
+    assert.equal(buffers.pinnedBuffers, 2);
+    assert.equal(read(buffers, landing, SIZE, false).next, landing, 'at the limit a burst stays in the shared buffer');
+
+    // A queued copy pins no own buffer.
+    const copy = read(buffers, landing, 10, true).chunk;
+    buffers.pinnedWriteDone(copy);
+    assert.equal(buffers.pinnedBuffers, 2);
+
+    buffers.pinnedWriteDone(pinned[0] as Buffer);
+    assert.equal(buffers.pinnedBuffers, 1);
+    const next = read(buffers, landing, SIZE, false).next;
+    assert.equal(next.length, BULK, 'below the limit a burst gets an own buffer again');
+    assert.ok(!pinned.some((chunk) => sharesMemory(chunk, next)), 'a pinned buffer is never handed out');
+  });
+
   test('short read keeps a spare', () => {
     const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();

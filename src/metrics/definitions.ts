@@ -60,6 +60,18 @@ export function createConnectionErrors(registry: Registry): Counter<ServiceBacke
   });
 }
 
+/** Creates the gauge of read buffer bytes that queued writes pin, which reads `pinnedBytes` at each scrape. */
+export function createPinnedReadBuffers(registry: Registry, pinnedBytes: () => number): Gauge {
+  return new Gauge({
+    name: 'rsp_pinned_read_buffer_bytes',
+    help: 'Bytes of bulk read buffers kept by writes queued towards peers that read slower than the other side sends.',
+    registers: [registry],
+    collect() {
+      this.set(pinnedBytes());
+    },
+  });
+}
+
 /** The metrics the primary owns. */
 export interface PrimaryMetrics {
   readonly backendUp: Gauge<ServiceBackendLabel>;

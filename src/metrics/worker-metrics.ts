@@ -2,9 +2,10 @@
 // connection-stats.ts), and failures and process metrics in a prom-client registry.
 import { collectDefaultMetrics, Registry, type Counter } from 'prom-client';
 import type { CloseReason } from '../pump/close-reason.js';
+import { readBuffers } from '../pump/pump-base.js';
 import type { MetricSnapshot } from './cluster-metrics.js';
 import { ConnectionStats, type BackendStats, type HistogramCounts } from './connection-stats.js';
-import { createConnectionErrors, type ServiceBackendLabel } from './definitions.js';
+import { createConnectionErrors, createPinnedReadBuffers, type ServiceBackendLabel } from './definitions.js';
 
 /** The metrics of one service and backend pair. */
 export interface BackendMetrics {
@@ -19,6 +20,7 @@ export class WorkerMetrics {
 
   constructor(processLabel: string) {
     this.errors = createConnectionErrors(this.registry);
+    createPinnedReadBuffers(this.registry, () => readBuffers.pinnedBytes);
     collectDefaultMetrics({ register: this.registry, labels: { process: processLabel } });
   }
 

@@ -139,8 +139,8 @@ export class ReadBuffers {
     if (chunk.buffer.byteLength === this.bulkSize) this.pinned--;
   }
 
-  /** Own buffers that queued writes pin now. */
-  get pinnedBuffers(): number {
-    return this.pinned;
+  /** Bytes of the own buffers that queued writes pin now. */
+  get pinnedBytes(): number {
+    return this.pinned * this.bulkSize;
   }
 }

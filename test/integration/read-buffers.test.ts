@@ -11,9 +11,10 @@ import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSourceBackend, startTricklingBackend, type Backend } from '../helpers/backends.js';
 import { openConnection, receiveAll, receiveAtLeast, type ReceiveResult } from '../helpers/client.js';
-import { singleServiceConfig } from '../helpers/config.js';
+import { luaString, singleServiceConfig } from '../helpers/config.js';
+import { metricsAddress, scrape, scrapeUntil } from '../helpers/metrics.js';
 import { MiB, patternSha256 } from '../helpers/pattern.js';
-import { treeRssBytes } from '../helpers/process-tree.js';
+import { processTree, rssBytes } from '../helpers/process-tree.js';
 import { startRsp } from '../helpers/rsp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -32,12 +33,17 @@ const STALLED_CLIENTS = 64;
 const STALLED_SIZE = 64 * MiB;
 const STALL_AFTER_BYTES = 2 * MiB;
 /**
- * What those clients may add to rsp's RSS. When each of them had a queued write
- * that pinned a whole 256 KiB read buffer, this test saw 15.6 to 17.0 MiB. With
- * at most 16 such buffers per worker it saw 5.9 to 6.8 MiB on TCP handles and 7.3
- * to 8.2 MiB on net.Socket.
+ * Read buffer bytes that those clients may pin: the limit of 16 buffers of 256
+ * KiB per worker, and a few more for transfers that were reading into their own
+ * buffer when the limit was reached. Without the limit nearly every client pins one.
  */
-const MAX_STALLED_GROWTH = 11 * MiB;
+const MAX_PINNED_BYTES = 24 * 256 * 1024;
+const PINNED_METRIC = 'rsp_pinned_read_buffer_bytes';
+/**
+ * What those clients may add to the worker's RSS. With the limit this test saw
+ * 4.2 to 12.0 MiB, and 14.8 to 18.0 MiB without it.
+ */
+const MAX_STALLED_GROWTH = 16 * MiB;
 
 /** Pauses `socket` for STALL_MS each time another STALL_EVERY bytes arrived. */
 function stallPeriodically(socket: Socket): void {
@@ -122,8 +128,10 @@ test('stalled trickled downloads keep bytes', async (t) => {
 test('stalled clients hold bounded memory', async (t) => {
   const source = await startSourceBackend(STALLED_SIZE, 80);
   t.after(() => source.close());
-  const rsp = await startRsp({ config: singleServiceConfig({ backends: [source.address] }), workers: 1 });
+  const config = [`metrics = ${luaString('127.0.0.1:0')}`, `listen = ${luaString('127.0.0.1:0')}`, `backends = { ${luaString(source.address)} }`, ''];
+  const rsp = await startRsp({ config: config.join('\n'), workers: 1 });
   t.after(() => rsp.stop());
+  const metrics = metricsAddress(rsp.started);
   const download = async (): Promise<void> => {
     const socket = await openConnection(rsp.port);
     t.after(() => socket.destroy());
@@ -136,7 +144,9 @@ test('stalled clients hold bounded memory', async (t) => {
   // A full download first, so that the baseline includes what any bulk transfer costs.
   await download();
   await waitFor('the warm-up backend connection to close', () => source.openConnections === 0, 5_000);
-  const baselineRss = treeRssBytes(rsp.pid);
+  // The workers only: the primary's memory moves with the metrics it receives.
+  const workersRss = (): number => processTree(rsp.pid).slice(1).reduce((sum, pid) => sum + rssBytes(pid), 0);
+  const baselineRss = workersRss();
 
   // Clients that stop reading after their first bytes, as at a full speed
   // transfer: the kernel's buffers towards them fill, then rsp queues what it
@@ -147,12 +157,19 @@ test('stalled clients hold bounded memory', async (t) => {
   });
   await Promise.all(stalled.map((socket) => receiveAtLeast(socket, STALL_AFTER_BYTES).then(() => socket.pause())));
   await waitUntilBlocked([source]);
-  const growth = treeRssBytes(rsp.pid) - baselineRss;
+  const growth = workersRss() - baselineRss;
   t.diagnostic(`${STALLED_CLIENTS} stalled clients: RSS growth ${(growth / MiB).toFixed(1)} MiB`);
   assert.ok(growth < MAX_STALLED_GROWTH, `rsp RSS grew by ${(growth / MiB).toFixed(1)} MiB with ${STALLED_CLIENTS} stalled clients`);
+  const pinned = (await scrape(metrics)).sum(PINNED_METRIC);
+  t.diagnostic(`${PINNED_METRIC} ${pinned}`);
+  assert.ok(pinned > 0, `${PINNED_METRIC} is ${pinned} with ${STALLED_CLIENTS} stalled clients`);
+  assert.ok(pinned <= MAX_PINNED_BYTES, `${PINNED_METRIC} is ${pinned} with ${STALLED_CLIENTS} stalled clients`);
 
-  // Once they are gone, whole downloads still arrive intact.
+  // Once they are gone, their buffers count as free again, and whole downloads
+  // still arrive intact.
   for (const socket of stalled) socket.destroy();
   await waitFor('rsp to close the stalled backend connections', () => source.openConnections === 0, 10_000);
+  const after = await scrapeUntil(metrics, (samples) => samples.sum(PINNED_METRIC) === 0);
+  assert.equal(after.sum(PINNED_METRIC), 0);
   await download();
 });

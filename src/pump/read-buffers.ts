@@ -23,11 +23,11 @@
 // copy overwrites one. An own buffer is reused or kept as a spare, and a place in
 // the outgoing buffer is reused, only after a write that Node finished at once.
 //
-// A client that stops reading in the middle of a bulk transfer leaves a queued
+// A peer that stops reading in the middle of a bulk transfer leaves a queued
 // write that pins a whole own buffer. The pumps report when such a write
 // finishes or is cancelled (pinnedWriteDone()). While MAX_PINNED_BUFFERS own
 // buffers are pinned, full reads stay in the landing buffer. So past that
-// number, each stalled client pins at most a 64 KiB copy.
+// number, each stalled peer pins at most a 64 KiB copy.
 
 import { countReadBytes } from './read-garbage.js';
 
@@ -44,6 +44,15 @@ const MAX_SPARE_BUFFERS = 4;
 /** Own buffers that queued writes may pin before full reads stay in the landing buffer: 4 MiB. */
 const MAX_PINNED_BUFFERS = 16;
 
+/** Views of the first bytes of the landing and the outgoing buffer, of one length. */
+interface StartViews {
+  readonly landing: Buffer;
+  readonly outgoing: Buffer;
+}
+
+/** Lengths whose start views are kept. Past this many, the cache starts again empty. */
+const MAX_START_VIEW_LENGTHS = 256;
+
 /** The reused read buffers of a process. */
 export class ReadBuffers {
   private readonly size: number;
@@ -57,6 +66,8 @@ export class ReadBuffers {
   /** Bytes at the start of `outgoing` that queued writes still refer to. */
   private outgoingHeld = 0;
   private readonly spares: Buffer[] = [];
+  /** Start views by length, for the current outgoing buffer. */
+  private readonly startViews = new Map<number, StartViews>();
   /**
    * The buffer for the socket whose read callback ran last. Node.js calls
    * nextBuffer() right after each callback, and once when it creates the socket.
@@ -91,12 +102,27 @@ export class ReadBuffers {
       if (this.outgoing.length - this.outgoingHeld < nread) {
         this.outgoing = Buffer.allocUnsafeSlow(this.size);
         this.outgoingHeld = 0;
+        this.startViews.clear();
       }
       const start = this.outgoingHeld;
+      if (start === 0) {
+        // The usual case: no queued copy. A copy with new views would leave two
+        // objects of garbage per read, so views of the same length are reused.
+        const views = this.startViews.get(nread) ?? this.addStartViews(nread);
+        views.outgoing.set(views.landing);
+        return views.outgoing;
+      }
       this.landing.copy(this.outgoing, start, 0, nread);
       return this.outgoing.subarray(start, start + nread);
     }
     return (buffer as Buffer).subarray(0, nread);
+  }
+
+  private addStartViews(length: number): StartViews {
+    if (this.startViews.size >= MAX_START_VIEW_LENGTHS) this.startViews.clear();
+    const views = { landing: this.landing.subarray(0, length), outgoing: this.outgoing.subarray(0, length) };
+    this.startViews.set(length, views);
+    return views;
   }
 
   /**

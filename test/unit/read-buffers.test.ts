@@ -104,6 +104,32 @@ describe('read buffers', () => {
     assert.equal(second.byteOffset, first.byteOffset);
   });
 
+  test('copies reuse their views', () => {
+    const buffers = new ReadBuffers(SIZE, BULK);
+    const landing = buffers.nextBuffer();
+    landing.fill(1, 0, 100);
+    const first = buffers.takeChunk(landing, 100);
+    buffers.afterChunkWritten(landing, 100, false);
+    landing.fill(2, 0, 100);
+    const second = buffers.takeChunk(landing, 100);
+    buffers.afterChunkWritten(landing, 100, false);
+    assert.equal(second, first, 'a finished copy of the same length leaves its view for the next');
+    assert.deepEqual([...second], Array<number>(100).fill(2));
+
+    // Queued copies of that length fill the outgoing buffer, and the next one
+    // starts a new buffer, where views of the old buffer must not be reused.
+    const queued: Buffer[] = [];
+    for (let value = 3; queued.length < 12; value++) {
+      landing.fill(value, 0, 100);
+      queued.push(buffers.takeChunk(landing, 100));
+      buffers.afterChunkWritten(landing, 100, true);
+    }
+    landing.fill(99, 0, 100);
+    buffers.takeChunk(landing, 100);
+    buffers.afterChunkWritten(landing, 100, false);
+    queued.forEach((chunk, index) => assert.deepEqual([...chunk], Array<number>(100).fill(index + 3)));
+  });
+
   test('pinned buffers end bursts', () => {
     const buffers = new ReadBuffers(SIZE, BULK, 2);
     const landing = buffers.nextBuffer();

@@ -69,20 +69,19 @@ export class Pump extends PumpBase {
     this.lastActivity = performance.now();
     this.bytesDownstream += nread;
     const chunk = readBuffers.takeChunk(buffer, nread);
+    let pinned = false;
     let flowing: boolean;
     if (chunk.buffer === buffer.buffer) {
       // An own buffer: a queued write pins it until Node calls back, after the
       // write finished or failed, or the socket was destroyed. Node never calls
       // back before write() returns.
-      let pinned = false;
       flowing = this.client.write(chunk, () => {
         if (pinned) readBuffers.pinnedWriteDone(chunk);
       });
-      pinned = readBuffers.afterChunkWritten(buffer, nread, this.client.writableLength > 0);
     } else {
       flowing = this.client.write(chunk);
-      readBuffers.afterChunkWritten(buffer, nread, this.client.writableLength > 0);
     }
+    pinned = readBuffers.afterChunkWritten(buffer, nread, this.client.writableLength > 0);
     if (flowing) return true;
     this.backend.pause();
     return false;

@@ -146,6 +146,8 @@ export class ReadBuffers {
       this.pinned++;
       return true;
     }
+    // NOTE: the limit is checked only here, so sockets that already read into an
+    // own buffer can still pin it, and the count can pass the limit for a moment.
     if (nread === buffer.length && this.pinned < this.maxPinned) {
       this.next = own ?? this.spares.pop() ?? Buffer.allocUnsafeSlow(this.bulkSize);
       return false;

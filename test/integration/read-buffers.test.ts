@@ -125,7 +125,7 @@ test('stalled trickled downloads keep bytes', async (t) => {
   assertPatterns(await Promise.all(receiving), TRICKLE_SIZE, 61);
 });
 
-test('stalled clients hold bounded memory', async (t) => {
+test('stalled clients keep memory bounded', async (t) => {
   const source = await startSourceBackend(STALLED_SIZE, 80);
   t.after(() => source.close());
   const config = [`metrics = ${luaString('127.0.0.1:0')}`, `listen = ${luaString('127.0.0.1:0')}`, `backends = { ${luaString(source.address)} }`, ''];

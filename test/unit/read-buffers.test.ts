@@ -9,12 +9,19 @@ import { ReadBuffers } from '../../src/pump/read-buffers.js';
 const SIZE = 1024;
 const BULK = 4096;
 
-/** Plays one read of `nread` bytes into `buffer`; returns the chunk and the next buffer. */
-function read(buffers: ReadBuffers, buffer: Buffer, nread: number, queued: boolean): { chunk: Buffer; next: Buffer } {
-  buffer.fill(7, 0, nread);
+/** Result of one played read: its chunk, whether its queued write pins an own buffer, and the next buffer. */
+interface ReadResult {
+  readonly chunk: Buffer;
+  readonly pinned: boolean;
+  readonly next: Buffer;
+}
+
+/** Plays one read of `nread` bytes of `value` into `buffer`. */
+function read(buffers: ReadBuffers, buffer: Buffer, nread: number, queued: boolean, value = 7): ReadResult {
+  buffer.fill(value, 0, nread);
   const chunk = buffers.takeChunk(buffer, nread);
-  buffers.afterChunkWritten(buffer, nread, queued);
-  return { chunk, next: buffers.nextBuffer() };
+  const pinned = buffers.afterChunkWritten(buffer, nread, queued);
+  return { chunk, pinned, next: buffers.nextBuffer() };
 }
 
 function sharesMemory(a: Buffer, b: Buffer): boolean {
@@ -107,26 +114,16 @@ describe('read buffers', () => {
   test('copies reuse their views', () => {
     const buffers = new ReadBuffers(SIZE, BULK);
     const landing = buffers.nextBuffer();
-    landing.fill(1, 0, 100);
-    const first = buffers.takeChunk(landing, 100);
-    buffers.afterChunkWritten(landing, 100, false);
-    landing.fill(2, 0, 100);
-    const second = buffers.takeChunk(landing, 100);
-    buffers.afterChunkWritten(landing, 100, false);
+    const first = read(buffers, landing, 100, false, 1).chunk;
+    const second = read(buffers, landing, 100, false, 2).chunk;
     assert.equal(second, first, 'a finished copy of the same length leaves its view for the next');
     assert.deepEqual([...second], Array<number>(100).fill(2));
 
     // Queued copies of that length fill the outgoing buffer, and the next one
     // starts a new buffer, where views of the old buffer must not be reused.
     const queued: Buffer[] = [];
-    for (let value = 3; queued.length < 12; value++) {
-      landing.fill(value, 0, 100);
-      queued.push(buffers.takeChunk(landing, 100));
-      buffers.afterChunkWritten(landing, 100, true);
-    }
-    landing.fill(99, 0, 100);
-    buffers.takeChunk(landing, 100);
-    buffers.afterChunkWritten(landing, 100, false);
+    for (let value = 3; queued.length < 12; value++) queued.push(read(buffers, landing, 100, true, value).chunk);
+    read(buffers, landing, 100, false, 99);
     queued.forEach((chunk, index) => assert.deepEqual([...chunk], Array<number>(100).fill(index + 3)));
   });
 
@@ -137,11 +134,10 @@ describe('read buffers', () => {
     const first = read(buffers, landing, SIZE, false).next;
     const second = read(buffers, landing, SIZE, false).next;
     const pinned = [first, second].map((own) => {
-      own.fill(7);
-      const chunk = buffers.takeChunk(own, BULK);
-      assert.equal(buffers.afterChunkWritten(own, BULK, true), true, 'a queued write pins its own buffer');
-      assert.equal(buffers.nextBuffer(), landing);
-      return chunk;
+      const queued = read(buffers, own, BULK, true);
+      assert.equal(queued.pinned, true, 'a queued write pins its own buffer');
+      assert.equal(queued.next, landing);
+      return queued.chunk;
     });
     assert.equal(buffers.pinnedBytes, 2 * BULK);
     assert.equal(read(buffers, landing, SIZE, false).next, landing, 'at the limit a burst stays in the shared buffer');

@@ -47,6 +47,15 @@ export interface HandlePumpOptions extends PumpOptions {
   readonly preface?: Uint8Array | undefined;
 }
 
+/**
+ * The leg whose last read callback brought bytes, of all legs in the process.
+ * libuv turns a hang-up into an end of stream only in the same wake-up as a
+ * short read of that socket, right after its read callback and before any
+ * other. An end of stream on a leg that did not bring the last bytes therefore
+ * comes from read() returning 0, and needs no check for a reset.
+ */
+let lastDataLeg: Leg | undefined;
+
 const kLeg = Symbol('rsp.leg');
 type LeggedHandle = TcpHandle & { [kLeg]?: Leg };
 
@@ -95,6 +104,7 @@ export class HandlePump extends PumpBase {
       this.onReadEnd(leg, nread);
       return undefined;
     }
+    lastDataLeg = leg;
     if (leg === this.client) this.bytesUpstream += nread;
     else this.bytesDownstream += nread;
     const queued = this.forward(leg, readBuffers.takeChunk(buffer, nread));
@@ -181,8 +191,9 @@ export class HandlePump extends PumpBase {
     // libuv reports a hang-up right after a short read as an end of stream, and a
     // reset hangs a socket up too. So a socket without a peer reads once more:
     // read() returns 0 after a FIN and ECONNRESET after a reset alone. A socket
-    // that rsp has shut down loses its peer at a clean end too, so it is skipped.
-    if (!leg.confirmingEnd && !leg.finishing && peerGone(leg.handle)) {
+    // that rsp has shut down loses its peer at a clean end too, so it is skipped,
+    // and so is an end that does not follow this socket's bytes (see lastDataLeg).
+    if (lastDataLeg === leg && !leg.confirmingEnd && !leg.finishing && peerGone(leg.handle)) {
       leg.confirmingEnd = true;
       this.startReading(leg);
       return;
@@ -249,6 +260,8 @@ export class HandlePump extends PumpBase {
     if (leg.closed) return;
     leg.closed = true;
     leg.finishing = true;
+    // Lets the pump and its read buffer go when the connection ends.
+    if (lastDataLeg === leg) lastDataLeg = undefined;
     // A reset fails on a handle that is shutting down, which is then closed
     // normally, after the FIN already on its way. libuv closes the file descriptor at once,
     // so the pump counts the handle as closed without waiting for a callback.

@@ -27,6 +27,12 @@ const QUEUE_RETRY_DELAY_MS = 250;
 /** How long a drain waits for cut connections to finish closing. */
 const CLOSE_WAIT_MS = 1_000;
 
+/**
+ * Receives the address of each client accepted as a TCP handle. One object for
+ * all: Node.js then sets its fields instead of adding them to a new object.
+ */
+const acceptedPeer: HandleAddress = {};
+
 /** Counts reported when a service stops. */
 export interface DrainResult {
   /** Connections that finished on their own before the deadline. */
@@ -354,9 +360,9 @@ export class ServiceListener {
       return;
     }
     handle.setNoDelay(true);
-    const peer: HandleAddress = {};
-    handle.getpeername(peer);
-    this.admit(this.accept(new HandleClient(handles, handle), normalizeAddress(peer.address ?? ''), peer.port ?? 0));
+    const known = handle.getpeername(acceptedPeer) === 0;
+    const address = known ? normalizeAddress(acceptedPeer.address ?? '') : '';
+    this.admit(this.accept(new HandleClient(handles, handle), address, known ? acceptedPeer.port ?? 0 : 0));
   }
 
   private readonly onClientConnection = (client: Socket): void => {
@@ -698,24 +704,15 @@ export class ServiceListener {
     this.forget(connection);
     const durationMs = Date.now() - connection.acceptedAt;
     this.connectionDuration.observe(durationMs / 1000);
-    const fields = {
-      client: connection.clientAddress,
-      backend: backend.config.address,
-      bytesUpstream: result.bytesUpstream,
-      bytesDownstream: result.bytesDownstream,
-      durationMs,
-      reason: result.reason,
-      side: result.side,
-    };
     if (this.config.accessLog) {
-      this.log.info({ ...fields, err: result.error }, 'connection closed');
+      this.log.info({ ...closedFields(connection, backend, result, durationMs), err: result.error }, 'connection closed');
     } else if (result.error !== undefined) {
       const suppressed = this.logLimiter.admit(`pump:${result.side}:${result.reason}`);
       if (suppressed !== undefined) {
-        this.log.info({ ...fields, err: result.error, suppressed }, 'connection closed by an error');
+        this.log.info({ ...closedFields(connection, backend, result, durationMs), err: result.error, suppressed }, 'connection closed by an error');
       }
-    } else {
-      this.log.debug(fields, 'connection closed');
+    } else if (this.log.isLevelEnabled('debug')) {
+      this.log.debug(closedFields(connection, backend, result, durationMs), 'connection closed');
     }
   }
 
@@ -771,6 +768,19 @@ function socketAddresses(socket: Socket): ProxiedAddresses {
     sourcePort: socket.remotePort ?? 0,
     destinationAddress: normalizeAddress(socket.localAddress ?? ''),
     destinationPort: socket.localPort ?? 0,
+  };
+}
+
+/** The fields of a "connection closed" line. */
+function closedFields(connection: Connection, backend: BalancedBackend, result: PumpResult, durationMs: number): Record<string, unknown> {
+  return {
+    client: connection.clientAddress,
+    backend: backend.config.address,
+    bytesUpstream: result.bytesUpstream,
+    bytesDownstream: result.bytesDownstream,
+    durationMs,
+    reason: result.reason,
+    side: result.side,
   };
 }
 

@@ -83,8 +83,6 @@ interface Connection extends ListedConnection<Connection> {
   sourcePort: number;
   /** The addresses of a PROXY protocol header the client sent, if any. */
   proxied: ProxiedAddresses | undefined;
-  /** `host:port` of the client, from `sourceAddress` and `sourcePort`. */
-  clientAddress: string;
   /** The backend socket or connect attempt, until the pump takes over. */
   backendSocket: { destroy(): void } | undefined;
   /** The backend the pump is connected to, once connected. */
@@ -382,7 +380,6 @@ export class ServiceListener {
           connection.proxied = proxied;
           connection.sourceAddress = proxied.sourceAddress;
           connection.sourcePort = proxied.sourcePort;
-          connection.clientAddress = formatAddress(proxied.sourceAddress, proxied.sourcePort);
         }
         this.admit(connection);
       });
@@ -401,7 +398,6 @@ export class ServiceListener {
       sourceAddress,
       sourcePort,
       proxied: undefined,
-      clientAddress: formatAddress(sourceAddress, sourcePort),
       backendSocket: undefined,
       backend: undefined,
       pump: undefined,
@@ -532,7 +528,7 @@ export class ServiceListener {
     this.metrics.countServiceError(this.config.name, reason);
     const suppressed = this.logLimiter.admit(reason);
     if (suppressed !== undefined) {
-      this.log.warn({ client: connection.clientAddress, reason, detail, suppressed }, 'closing the client connection: limit reached');
+      this.log.warn({ client: clientAddress(connection), reason, detail, suppressed }, 'closing the client connection: limit reached');
     }
     connection.client.destroy();
     this.forget(connection);
@@ -543,7 +539,7 @@ export class ServiceListener {
     const suppressed = this.logLimiter.admit('proxy_protocol');
     if (suppressed !== undefined) {
       this.log.warn(
-        { client: connection.clientAddress, reason: 'proxy_protocol', err: error, suppressed },
+        { client: clientAddress(connection), reason: 'proxy_protocol', err: error, suppressed },
         'closing a client from a trusted network without a valid PROXY protocol header',
       );
     }
@@ -682,7 +678,7 @@ export class ServiceListener {
     const suppressed = this.logLimiter.admit('no_backend');
     if (suppressed !== undefined) {
       this.log.warn(
-        { client: connection.clientAddress, backendsTried: tried, reason: 'no_backend', suppressed },
+        { client: clientAddress(connection), backendsTried: tried, reason: 'no_backend', suppressed },
         'no backend available; closing the client connection',
       );
     }
@@ -774,7 +770,7 @@ function socketAddresses(socket: Socket): ProxiedAddresses {
 /** The fields of a "connection closed" line. */
 function closedFields(connection: Connection, backend: BalancedBackend, result: PumpResult, durationMs: number): Record<string, unknown> {
   return {
-    client: connection.clientAddress,
+    client: clientAddress(connection),
     backend: backend.config.address,
     bytesUpstream: result.bytesUpstream,
     bytesDownstream: result.bytesDownstream,
@@ -784,9 +780,11 @@ function closedFields(connection: Connection, backend: BalancedBackend, result: 
   };
 }
 
-function formatAddress(host: string, port: number): string {
+/** `host:port` of the original client, for log lines; built only for a line that is written. */
+function clientAddress(connection: Connection): string {
+  const host = connection.sourceAddress;
   if (host === '') return 'unknown';
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return host.includes(':') ? `[${host}]:${connection.sourcePort}` : `${host}:${connection.sourcePort}`;
 }
 
 function createBlockList(networks: readonly string[] | null): BlockList | undefined {

@@ -48,11 +48,8 @@ export interface HandlePumpOptions extends PumpOptions {
 }
 
 /**
- * The leg whose last read callback brought bytes, of all legs in the process.
- * libuv turns a hang-up into an end of stream only in the same wake-up as a
- * short read of that socket, right after its read callback and before any
- * other. An end of stream on a leg that did not bring the last bytes therefore
- * comes from read() returning 0, and needs no check for a reset.
+ * The leg that brought the last bytes read in this process. libuv turns a hang-up into an end of
+ * stream only right after a short read of the same socket, so an end on any other leg is a FIN.
  */
 let lastDataLeg: Leg | undefined;
 

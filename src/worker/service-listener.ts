@@ -767,7 +767,7 @@ function socketAddresses(socket: Socket): ProxiedAddresses {
   };
 }
 
-/** The fields of a "connection closed" line. */
+/** Returns the fields of a "connection closed" line. */
 function closedFields(connection: Connection, backend: BalancedBackend, result: PumpResult, durationMs: number): Record<string, unknown> {
   return {
     client: clientAddress(connection),
@@ -780,7 +780,7 @@ function closedFields(connection: Connection, backend: BalancedBackend, result: 
   };
 }
 
-/** `host:port` of the original client, for log lines; built only for a line that is written. */
+/** Returns `host:port` of the original client, for a log line that names it. */
 function clientAddress(connection: Connection): string {
   const host = connection.sourceAddress;
   if (host === '') return 'unknown';

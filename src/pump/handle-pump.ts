@@ -187,10 +187,10 @@ export class HandlePump extends PumpBase {
     }
     // libuv reports a hang-up right after a short read as an end of stream, and a
     // reset hangs a socket up too. So a socket without a peer reads once more:
-    // read() returns 0 after a FIN and ECONNRESET after a reset alone. A socket
-    // that rsp has shut down loses its peer at a clean end too, so it is skipped,
-    // and so is an end that does not follow this socket's bytes (see lastDataLeg).
-    if (lastDataLeg === leg && !leg.confirmingEnd && !leg.finishing && peerGone(leg.handle)) {
+    // read() returns 0 after a FIN, also on a socket that rsp has shut down, and
+    // ECONNRESET after a reset alone. An end that does not follow this socket's
+    // bytes needs no check (see lastDataLeg).
+    if (lastDataLeg === leg && !leg.confirmingEnd && peerGone(leg.handle)) {
       leg.confirmingEnd = true;
       this.startReading(leg);
       return;

@@ -235,6 +235,21 @@ export function startResettingBackend(bytesBeforeReset: number, seed = 1, resetD
 }
 
 /**
+ * Reads the whole request until the client's EOF (recording it in `received`), then
+ * writes `bytesBeforeReset` of the pattern for `seed` and resets the connection at
+ * once, so the RST follows the bytes.
+ */
+export function startResetAfterEofBackend(bytesBeforeReset: number, seed = 1, options: BackendOptions = {}): Promise<Backend> {
+  return startBackend(options, (socket, state) => {
+    recordUntilEof(socket, state, () => {
+      state.bytesWritten += bytesBeforeReset;
+      socket.write(patternBuffer(bytesBeforeReset, seed));
+      socket.resetAndDestroy();
+    });
+  });
+}
+
+/**
  * Reads the whole request until the client's EOF (recording it in `received`), and
  * only then sends `replyBytes` of the pattern for `seed` and ends.
  */

@@ -1,7 +1,7 @@
 // A backend reset must reach the client as a reset, not as a clean end of stream.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startResettingBackend } from '../helpers/backends.js';
+import { startResetAfterEofBackend, startResettingBackend } from '../helpers/backends.js';
 import { exchange } from '../helpers/client.js';
 import { singleServiceConfig } from '../helpers/config.js';
 import { patternSha256 } from '../helpers/pattern.js';
@@ -43,6 +43,22 @@ test('reset right behind data', { skip: SOCKET_PATH && 'net.Socket reports this 
 
   for (let i = 0; i < AT_ONCE_CONNECTIONS; i++) {
     const result = await exchange(rsp.port, { send: 'request\n', endAfterSend: false, timeoutMs: 10_000 });
+    assert.equal(result.bytes, AT_ONCE_BYTES);
+  }
+  assert.deepEqual(await closeReasons(rsp, AT_ONCE_CONNECTIONS), Array<string>(AT_ONCE_CONNECTIONS).fill('reset/backend'));
+});
+
+test('reset behind data after a half-close', { skip: SOCKET_PATH && 'net.Socket reports this reset as an end' }, async (t) => {
+  // The client ends its side first, so rsp has sent its FIN to the backend when the
+  // response and the RST arrive in one wake-up. rsp must still see a reset.
+  const backend = await startResetAfterEofBackend(AT_ONCE_BYTES, 47);
+  t.after(() => backend.close());
+  const config = `${singleServiceConfig({ backends: [backend.address] })}access_log = true\npassive_check = false\n`;
+  const rsp = await startRsp({ config });
+  t.after(() => rsp.stop());
+
+  for (let i = 0; i < AT_ONCE_CONNECTIONS; i++) {
+    const result = await exchange(rsp.port, { send: 'request\n', timeoutMs: 10_000 });
     assert.equal(result.bytes, AT_ONCE_BYTES);
   }
   assert.deepEqual(await closeReasons(rsp, AT_ONCE_CONNECTIONS), Array<string>(AT_ONCE_CONNECTIONS).fill('reset/backend'));

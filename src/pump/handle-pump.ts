@@ -50,6 +50,7 @@ export interface HandlePumpOptions extends PumpOptions {
 /**
  * The leg that brought the last bytes read in this process. libuv turns a hang-up into an end of
  * stream only right after a short read of the same socket, so an end on any other leg is a FIN.
+ * NOTE: this follows libuv 1.46 (Node.js 20), and a later libuv may report hang-ups otherwise.
  */
 let lastDataLeg: Leg | undefined;
 
@@ -257,7 +258,7 @@ export class HandlePump extends PumpBase {
     if (leg.closed) return;
     leg.closed = true;
     leg.finishing = true;
-    // Lets the pump and its read buffer go when the connection ends.
+    // Drops the reference, so that a closed connection's pump and read buffer can be collected.
     if (lastDataLeg === leg) lastDataLeg = undefined;
     // A reset fails on a handle that is shutting down, which is then closed
     // normally, after the FIN already on its way. libuv closes the file descriptor at once,

@@ -28,8 +28,8 @@ const QUEUE_RETRY_DELAY_MS = 250;
 const CLOSE_WAIT_MS = 1_000;
 
 /**
- * Receives the address of each client accepted as a TCP handle. One object for
- * all: Node.js then sets its fields instead of adding them to a new object.
+ * The object that getpeername() fills for each client accepted as a TCP handle.
+ * Reusing it lets Node.js set existing fields instead of adding them to a new object.
  */
 const acceptedPeer: HandleAddress = {};
 
@@ -358,9 +358,14 @@ export class ServiceListener {
       return;
     }
     handle.setNoDelay(true);
-    const known = handle.getpeername(acceptedPeer) === 0;
-    const address = known ? normalizeAddress(acceptedPeer.address ?? '') : '';
-    this.admit(this.accept(new HandleClient(handles, handle), address, known ? acceptedPeer.port ?? 0 : 0));
+    // A failed call leaves the previous client's fields in the reused object.
+    let address = '';
+    let port = 0;
+    if (handle.getpeername(acceptedPeer) === 0) {
+      address = normalizeAddress(acceptedPeer.address ?? '');
+      port = acceptedPeer.port ?? 0;
+    }
+    this.admit(this.accept(new HandleClient(handles, handle), address, port));
   }
 
   private readonly onClientConnection = (client: Socket): void => {
@@ -701,11 +706,11 @@ export class ServiceListener {
     const durationMs = Date.now() - connection.acceptedAt;
     this.connectionDuration.observe(durationMs / 1000);
     if (this.config.accessLog) {
-      this.log.info({ ...closedFields(connection, backend, result, durationMs), err: result.error }, 'connection closed');
+      this.log.info(closedFields(connection, backend, result, durationMs), 'connection closed');
     } else if (result.error !== undefined) {
       const suppressed = this.logLimiter.admit(`pump:${result.side}:${result.reason}`);
       if (suppressed !== undefined) {
-        this.log.info({ ...closedFields(connection, backend, result, durationMs), err: result.error, suppressed }, 'connection closed by an error');
+        this.log.info({ ...closedFields(connection, backend, result, durationMs), suppressed }, 'connection closed by an error');
       }
     } else if (this.log.isLevelEnabled('debug')) {
       this.log.debug(closedFields(connection, backend, result, durationMs), 'connection closed');
@@ -767,7 +772,7 @@ function socketAddresses(socket: Socket): ProxiedAddresses {
   };
 }
 
-/** Returns the fields of a "connection closed" line. */
+/** Returns the fields of a "connection closed" line. pino leaves out `err` when it is undefined. */
 function closedFields(connection: Connection, backend: BalancedBackend, result: PumpResult, durationMs: number): Record<string, unknown> {
   return {
     client: clientAddress(connection),
@@ -777,6 +782,7 @@ function closedFields(connection: Connection, backend: BalancedBackend, result: 
     durationMs,
     reason: result.reason,
     side: result.side,
+    err: result.error,
   };
 }
 

@@ -177,8 +177,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (isWorkerMessage(message)) this.onWorkerMessage(slot, worker, message);
     });
     worker.on('exit', (code: number | null, signal: string | null) => this.onWorkerExit(slot, worker, code, signal));
-    // A send to a worker that is exiting can fail; the exit handler deals with the worker.
-    worker.on('error', (error) => this.log.warn({ err: error, worker: worker.id }, 'worker IPC error'));
+    worker.on('error', (error: NodeJS.ErrnoException) => {
+      // A send to a worker that has just exited fails with EPIPE or ECONNRESET
+      // before the primary reads the end of its channel. The exit handler logs
+      // the exit, so the failed send is only a debug line.
+      if (error.code === 'EPIPE' || error.code === 'ECONNRESET') {
+        this.log.debug({ err: error, worker: worker.id }, 'message to an exiting worker not sent');
+      } else {
+        this.log.warn({ err: error, worker: worker.id }, 'worker IPC error');
+      }
+    });
   }
 
   private onWorkerMessage(slot: Slot, worker: Worker, message: WorkerMessage): void {

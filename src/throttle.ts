@@ -11,6 +11,8 @@ export class Throttle {
   private lastRun = Number.NEGATIVE_INFINITY;
   /** When the scheduled run is due, or undefined when none is scheduled. */
   private dueAt: number | undefined;
+  /** The shortest interval requested for the scheduled run. */
+  private dueInterval = Number.POSITIVE_INFINITY;
   private timeout: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
 
@@ -20,11 +22,15 @@ export class Throttle {
 
   /** Asks for a run of the action no later than `intervalMs` after the last one, or now if that has passed. */
   request(intervalMs: number): void {
+    // A run scheduled for the same or a shorter interval already satisfies this
+    // request. Callers request a run for every connection, so this skips the clock.
+    if (this.dueAt !== undefined && intervalMs >= this.dueInterval) return;
     const now = performance.now();
     const due = Math.max(now, this.lastRun + intervalMs);
     if (this.dueAt !== undefined && this.dueAt <= due) return;
     clearTimeout(this.timeout);
     this.dueAt = due;
+    this.dueInterval = intervalMs;
     if (due <= now) this.immediate ??= setImmediate(this.run);
     else this.timeout = setTimeout(this.run, due - now);
   }
@@ -35,6 +41,7 @@ export class Throttle {
     this.timeout = undefined;
     this.immediate = undefined;
     this.dueAt = undefined;
+    this.dueInterval = Number.POSITIVE_INFINITY;
     this.lastRun = performance.now();
     this.action();
   };

@@ -1,6 +1,7 @@
 // The state that both byte pumps keep, on sockets (pump.ts) and on TCP handles
 // (handle-pump.ts): byte counts, the reason a connection ended, and the idle timer.
 import type { CloseReason, Side } from './close-reason.js';
+import { timeoutListFor, type TimeoutEntry, type TimeoutList } from '../timeout-list.js';
 import { ReadBuffers } from './read-buffers.js';
 
 export interface PumpResult {
@@ -46,7 +47,7 @@ export const readBuffers = new ReadBuffers();
  * The counts, end reason and idle timer of one pumped connection. A subclass
  * moves the bytes and calls reportClosed() once both of its sockets are closed.
  */
-export abstract class PumpBase implements ConnectionPump {
+export abstract class PumpBase implements ConnectionPump, TimeoutEntry {
   protected bytesUpstream = 0;
   protected bytesDownstream = 0;
   /** Time, from performance.now(), of the last read from either side or the last drain towards a peer. */
@@ -61,18 +62,26 @@ export abstract class PumpBase implements ConnectionPump {
   private failure: { reason: CloseReason; side: Side; error: Error | undefined } | undefined;
   /** Milliseconds without a byte read from either side before the connection is closed, or 0 for no limit. */
   private readonly idleMs: number;
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** The list that keeps the idle timeout, or undefined without one. */
+  private readonly idleTimeouts: TimeoutList | undefined;
   private readonly onClose: (result: PumpResult) => void;
+
+  // The idle timeout's place in its list (see timeout-list.ts).
+  timeoutAt = 0;
+  previousTimeout: TimeoutEntry | undefined = undefined;
+  nextTimeout: TimeoutEntry | undefined = undefined;
+  timeoutList: TimeoutList | undefined = undefined;
 
   constructor(options: PumpOptions, onClose: (result: PumpResult) => void) {
     this.onClose = onClose;
-    // Reads only store the time. The timer checks it when it fires, and closes the
-    // connection or waits for the rest of the idle time. socket.setTimeout() would
-    // re-arm a Node.js timer on every read and write instead.
+    // Reads only store the time. The timeout checks it when it is due, and closes
+    // the connection or waits for the rest of the idle time. socket.setTimeout()
+    // would re-arm a Node.js timer on every read and write instead.
     this.idleMs = options.idleMs;
     if (this.idleMs > 0) {
       this.lastActivity = performance.now();
-      this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
+      this.idleTimeouts = timeoutListFor(this.idleMs);
+      this.idleTimeouts.add(this, this.lastActivity + this.idleMs);
     }
   }
 
@@ -85,14 +94,13 @@ export abstract class PumpBase implements ConnectionPump {
     this.countedDownstream = this.bytesDownstream;
   }
 
-  /** Runs when the idle timer fires. Called only by the shared timer callback below. */
-  onIdleTimer(): void {
-    const remaining = this.lastActivity + this.idleMs - performance.now();
-    if (remaining > 0) {
-      this.idleTimer = setTimeout(onIdleTimer, remaining, this);
+  /** Runs when the idle timeout is due. Called only by the idle timeout's list. */
+  onTimeout(now: number): void {
+    const idleUntil = this.lastActivity + this.idleMs;
+    if (idleUntil > now) {
+      this.idleTimeouts?.add(this, idleUntil);
       return;
     }
-    this.idleTimer = undefined;
     this.fail('idle', 'internal', undefined);
     this.closeIdle();
   }
@@ -114,7 +122,7 @@ export abstract class PumpBase implements ConnectionPump {
 
   /** Stops the idle timer and passes the result to `onClose`. Call once, when both sockets are closed. */
   protected reportClosed(): void {
-    clearTimeout(this.idleTimer);
+    this.idleTimeouts?.remove(this);
     const failure = this.failure;
     this.onClose({
       reason: failure?.reason ?? this.endReason ?? 'other',
@@ -124,8 +132,4 @@ export abstract class PumpBase implements ConnectionPump {
       bytesDownstream: this.bytesDownstream,
     });
   }
-}
-
-function onIdleTimer(pump: PumpBase): void {
-  pump.onIdleTimer();
 }

@@ -4,6 +4,7 @@ import { lookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import type { BackendConfig } from '../config/types.js';
 import { handleError, type ConnectRequest, type StreamHandles, type TcpHandle } from '../pump/stream-handles.js';
+import { timeoutEntry, timeoutListFor } from '../timeout-list.js';
 import { ConnectTimeoutError } from './backend-connect.js';
 
 /**
@@ -42,7 +43,7 @@ export function connectBackendHandle(
   const settle = (error: Error | undefined, handle: TcpHandle | undefined): void => {
     if (settled) return;
     settled = true;
-    clearTimeout(timer);
+    connectTimeouts.remove(timeout);
     clearTimeout(attemptTimer);
     current = undefined;
     callback(error, handle);
@@ -51,7 +52,9 @@ export function connectBackendHandle(
     if (current !== undefined) current.close();
     settle(error, undefined);
   };
-  const timer = setTimeout(() => fail(new ConnectTimeoutError(backend.address, timeoutMs)), timeoutMs);
+  const connectTimeouts = timeoutListFor(timeoutMs);
+  const timeout = timeoutEntry(() => fail(new ConnectTimeoutError(backend.address, timeoutMs)));
+  connectTimeouts.add(timeout, deadline);
 
   const attempt = (addresses: readonly LookupAddress[], index: number): void => {
     const target = addresses[index]!;
@@ -111,7 +114,7 @@ export function connectBackendHandle(
     }
   };
 
-  const family = isIP(backend.host);
+  const family = ipFamilyOf(backend);
   if (family !== 0) {
     attempt([{ address: backend.host, family }], 0);
   } else {
@@ -127,6 +130,19 @@ export function connectBackendHandle(
     // A drain deadline during the attempt.
     destroy: () => fail(new Error(`connect to ${backend.address} aborted`)),
   };
+}
+
+/** IP versions of backend hosts, looked up once per backend config. */
+const ipFamilies = new WeakMap<BackendConfig, number>();
+
+/** Returns 4 or 6 when the backend's host is an IP address, else 0 (a hostname). */
+function ipFamilyOf(backend: BackendConfig): number {
+  let family = ipFamilies.get(backend);
+  if (family === undefined) {
+    family = isIP(backend.host);
+    ipFamilies.set(backend, family);
+  }
+  return family;
 }
 
 /** Resets a handle that read before a pump took it (see connectBackendHandle). */

@@ -24,6 +24,8 @@ const V2_MAX_BODY_LENGTH = 4096;
 
 /** Strips the IPv4-mapped prefix (`::ffff:1.2.3.4` → `1.2.3.4`) that dual-stack sockets report. */
 export function normalizeAddress(address: string): string {
+  // Runs for every accepted client, so an address that cannot be IPv4-mapped skips the pattern.
+  if (!address.startsWith('::')) return address;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return mapped?.[1] ?? address;
 }

@@ -222,7 +222,7 @@ const nginxTarget = {
 
 // ---- pipe proxy and direct ---------------------------------------------------
 
-function pipeTarget(name, workers, description) {
+function pipeTarget(name, workers, description, script = 'pipe-proxy.mjs') {
   return {
     name,
     description,
@@ -232,7 +232,7 @@ function pipeTarget(name, workers, description) {
     async start(context) {
       const dir = targetDir(context, name);
       const port = await freePort();
-      const args = [join(benchDir, 'pipe-proxy.mjs'), '--port', String(port), '--backends', backendAddresses(context).join(','), '--workers', String(workers)];
+      const args = [join(benchDir, script), '--port', String(port), '--backends', backendAddresses(context).join(','), '--workers', String(workers)];
       const handle = startProcess(name, process.execPath, args, { logFile: join(dir, 'output.log') });
       await waitForPort(HOST, port, { handle });
       return { port, handle };
@@ -264,6 +264,7 @@ export const ALL_TARGETS = [
   rspTarget('rsp-1w-primary', 1, 'rr', 'rsp, 1 worker, handed connections by the primary (accept = "primary")'),
   pipeTarget('pipe', 1, 'bench/pipe-proxy.mjs: node:net and pipe(), 1 process'),
   pipeTarget('pipe-2w', 2, 'bench/pipe-proxy.mjs --workers 2: the same in 2 node:cluster workers that accept for themselves'),
+  pipeTarget('handles-2w', 2, 'bench/handle-proxy.mjs --workers 2: a bare proxy on the TCP handles that rsp uses, in 2 node:cluster workers', 'handle-proxy.mjs'),
 ];
 
 /** Targets run when --targets is not given. */

@@ -35,7 +35,7 @@ describe('pump idle timeout', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     t.after(() => server.close());
-    // A duration no other test uses, so the list holds this pump alone.
+    // A duration no other test uses, so the list contains this pump alone.
     const idleMs = 61_234;
     const { client, backend, closed } = await startPump(server, idleMs);
     t.after(() => {

@@ -8,46 +8,18 @@
 // 1, N node:cluster workers accept from the shared socket themselves.
 //   node bench/handle-proxy.mjs --port 9000 --backends 127.0.0.1:8081,127.0.0.1:8082 [--workers 2]
 import { Buffer } from 'node:buffer';
-import cluster from 'node:cluster';
 import { createServer } from 'node:net';
-import { parseArgs } from 'node:util';
-
-const { values } = parseArgs({ options: { port: { type: 'string' }, backends: { type: 'string' }, workers: { type: 'string', default: '1' } } });
-const workers = Number(values.workers);
-if (values.port === undefined || values.backends === undefined || !Number.isInteger(workers) || workers < 1) {
-  console.error('usage: node bench/handle-proxy.mjs --port <port> --backends host:port[,host:port...] [--workers <n>]');
-  process.exit(2);
-}
-
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => process.exit(0));
-}
+import { runFloorProxy } from './lib/floor-proxy.mjs';
 
 /** Bytes queued towards one socket at which the other stops reading, as net.Socket's default high-water mark. */
 const HIGH_WATER_BYTES = 16 * 1024;
 
-if (workers > 1 && cluster.isPrimary) {
-  // Workers exit on their own when the primary's IPC channel closes.
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  let listening = 0;
-  for (let i = 0; i < workers; i++) {
-    cluster.fork().on('listening', () => {
-      if (++listening === workers) console.log(JSON.stringify({ msg: 'handle proxy listening', port: Number(values.port), workers }));
-    });
-  }
-  cluster.on('exit', () => process.exit(1));
-} else {
-  serve();
-}
+runFloorProxy('bench/handle-proxy.mjs', 'handle proxy', serve);
 
-function serve() {
+function serve({ port, backends, onListening }) {
   const { TCP, TCPConnectWrap, constants } = process.binding('tcp_wrap');
   const { WriteWrap, ShutdownWrap, streamBaseState, kReadBytesOrError } = process.binding('stream_wrap');
   const { UV_EOF } = process.binding('uv');
-  const backends = values.backends.split(',').map((address) => {
-    const colon = address.lastIndexOf(':');
-    return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
-  });
   let next = 0;
   const landing = Buffer.allocUnsafeSlow(64 * 1024);
 
@@ -150,8 +122,8 @@ function serve() {
   };
 
   const server = createServer();
-  server.listen(Number(values.port), '127.0.0.1', () => {
+  server.listen(port, '127.0.0.1', () => {
     server._handle.onconnection = onConnection;
-    if (cluster.isPrimary) console.log(JSON.stringify({ msg: 'handle proxy listening', port: server.address().port }));
+    onListening(server.address().port);
   });
 }

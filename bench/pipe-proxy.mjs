@@ -4,40 +4,12 @@
 // above 1, N node:cluster workers accept from the shared socket themselves, as
 // rsp's workers do by default, and each rotates over the backends on its own.
 //   node bench/pipe-proxy.mjs --port 9000 --backends 127.0.0.1:8081,127.0.0.1:8082 [--workers 2]
-import cluster from 'node:cluster';
 import { createConnection, createServer } from 'node:net';
-import { parseArgs } from 'node:util';
+import { runFloorProxy } from './lib/floor-proxy.mjs';
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, backends: { type: 'string' }, workers: { type: 'string', default: '1' } } });
-const workers = Number(values.workers);
-if (values.port === undefined || values.backends === undefined || !Number.isInteger(workers) || workers < 1) {
-  console.error('usage: node bench/pipe-proxy.mjs --port <port> --backends host:port[,host:port...] [--workers <n>]');
-  process.exit(2);
-}
+runFloorProxy('bench/pipe-proxy.mjs', 'pipe proxy', serve);
 
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => process.exit(0));
-}
-
-if (workers > 1 && cluster.isPrimary) {
-  // Workers exit on their own when the primary's IPC channel closes.
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  let listening = 0;
-  for (let i = 0; i < workers; i++) {
-    cluster.fork().on('listening', () => {
-      if (++listening === workers) console.log(JSON.stringify({ msg: 'pipe proxy listening', port: Number(values.port), workers }));
-    });
-  }
-  cluster.on('exit', () => process.exit(1));
-} else {
-  serve();
-}
-
-function serve() {
-  const backends = values.backends.split(',').map((address) => {
-    const colon = address.lastIndexOf(':');
-    return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
-  });
+function serve({ port, backends, onListening }) {
   let next = 0;
 
   const server = createServer({ allowHalfOpen: true }, (client) => {
@@ -59,7 +31,5 @@ function serve() {
     });
   });
 
-  server.listen(Number(values.port), '127.0.0.1', () => {
-    if (cluster.isPrimary) console.log(JSON.stringify({ msg: 'pipe proxy listening', port: server.address().port }));
-  });
+  server.listen(port, '127.0.0.1', () => onListening(server.address().port));
 }

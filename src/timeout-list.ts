@@ -31,7 +31,7 @@ export class TimeoutList {
   /** When the timer fires, from performance.now(), or infinity without a timer. */
   private timerAt = Number.POSITIVE_INFINITY;
 
-  /** Returns whether no entry is in the list. */
+  /** Whether no entry is in the list. */
   get empty(): boolean {
     return this.first === undefined;
   }

@@ -120,7 +120,7 @@ export abstract class PumpBase implements ConnectionPump, TimeoutEntry {
     if (this.failure === undefined) this.failure = { reason, side, error };
   }
 
-  /** Stops the idle timer and passes the result to `onClose`. Call once, when both sockets are closed. */
+  /** Removes the idle timeout and passes the result to `onClose`. Call once, when both sockets are closed. */
   protected reportClosed(): void {
     this.idleTimeouts?.remove(this);
     const failure = this.failure;

@@ -2,6 +2,7 @@
 import { connect, type Socket } from 'node:net';
 import type { BackendConfig } from '../config/types.js';
 import { BACKEND_SOCKET_OPTIONS } from '../pump/pump.js';
+import { timeoutEntry, timeoutListFor } from '../timeout-list.js';
 
 export class ConnectTimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
@@ -33,7 +34,7 @@ export function connectBackend(backend: BackendConfig, timeoutMs: number, callba
   const settle = (error: Error | undefined): void => {
     if (settled) return;
     settled = true;
-    clearTimeout(timer);
+    connectTimeouts.remove(timeout);
     socket.off('connect', onConnect);
     socket.off('error', onError);
     socket.off('close', onClose);
@@ -48,7 +49,9 @@ export function connectBackend(backend: BackendConfig, timeoutMs: number, callba
   const onError = (error: Error): void => settle(error);
   // destroy() during the attempt (a drain deadline) emits only 'close'.
   const onClose = (): void => settle(new Error(`connect to ${backend.address} aborted`));
-  const timer = setTimeout(() => settle(new ConnectTimeoutError(backend.address, timeoutMs)), timeoutMs);
+  const connectTimeouts = timeoutListFor(timeoutMs);
+  const timeout = timeoutEntry(() => settle(new ConnectTimeoutError(backend.address, timeoutMs)));
+  connectTimeouts.add(timeout, performance.now() + timeoutMs);
 
   socket.once('connect', onConnect);
   socket.once('error', onError);

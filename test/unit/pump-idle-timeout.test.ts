@@ -1,9 +1,9 @@
-// The idle timeout of a pump on real sockets: a pump's place in its timeout list
+// The idle timeout of a pump on real sockets. A pump's place in its timeout list
 // lasts exactly as long as the pump, and a quiet pump closes as idle.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { Pump } from '../../src/pump/pump.js';
 import type { PumpResult } from '../../src/pump/pump-base.js';
 import { timeoutListFor } from '../../src/timeout-list.js';
@@ -19,29 +19,31 @@ async function socketPair(server: Server): Promise<{ local: Socket; remote: Sock
   return { local, remote };
 }
 
-/** Starts a pump between two fresh connections; `client` and `backend` are the far ends. */
-async function startPump(server: Server, idleMs: number): Promise<{ client: Socket; backend: Socket; closed: Promise<PumpResult> }> {
+/**
+ * Starts a server on 127.0.0.1 and a pump between two fresh connections to it.
+ * `client` and `backend` are the far ends, and the test closes everything.
+ */
+async function startPump(t: TestContext, idleMs: number): Promise<{ client: Socket; backend: Socket; closed: Promise<PumpResult> }> {
+  const server = createServer({ allowHalfOpen: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
   const clientPair = await socketPair(server);
   const backendPair = await socketPair(server);
   const closed = new Promise<PumpResult>((resolve) => {
     new Pump(clientPair.remote, backendPair.local, { idleMs }, resolve);
+  });
+  t.after(() => {
+    for (const socket of [clientPair.local, clientPair.remote, backendPair.local, backendPair.remote]) socket.destroy();
   });
   return { client: clientPair.local, backend: backendPair.remote, closed };
 }
 
 describe('pump idle timeout', () => {
   test('closed pump leaves its timeout list', async (t) => {
-    const server = createServer({ allowHalfOpen: true });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    t.after(() => server.close());
     // A duration no other test uses, so the list contains this pump alone.
     const idleMs = 61_234;
-    const { client, backend, closed } = await startPump(server, idleMs);
-    t.after(() => {
-      client.destroy();
-      backend.destroy();
-    });
+    const { client, backend, closed } = await startPump(t, idleMs);
     assert.equal(timeoutListFor(idleMs).empty, false, 'the open pump has no idle timeout');
 
     // The client's FIN goes first, so the pump ends as the client's end.
@@ -56,17 +58,9 @@ describe('pump idle timeout', () => {
   });
 
   test('quiet pump closes as idle', async (t) => {
-    const server = createServer({ allowHalfOpen: true });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    t.after(() => server.close());
     const idleMs = 300;
     const startedAt = performance.now();
-    const { client, backend, closed } = await startPump(server, idleMs);
-    t.after(() => {
-      client.destroy();
-      backend.destroy();
-    });
+    const { closed } = await startPump(t, idleMs);
 
     const result = await closed;
     const elapsedMs = performance.now() - startedAt;

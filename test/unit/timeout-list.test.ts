@@ -9,20 +9,35 @@ import { sleep } from '../helpers/wait.js';
  */
 const TIMER_SLACK_MS = 2;
 
-/** An entry that records its name and the time of its timeout in `fired`. */
-function recordingEntry(name: string, fired: Array<{ name: string; at: number }>): TimeoutEntry {
-  return timeoutEntry((now) => fired.push({ name, at: now }));
+/** A timeout that ran: the entry's name and the time, from performance.now(). */
+interface Fired {
+  readonly name: string;
+  readonly at: number;
+}
+
+/**
+ * Creates an empty list and `addAfter(name, delayMs)`, which adds an entry due
+ * `delayMs` after `start` that records itself in `fired` when it runs.
+ */
+function recordingList(): { list: TimeoutList; start: number; fired: Fired[]; addAfter: (name: string, delayMs: number) => TimeoutEntry } {
+  const list = new TimeoutList();
+  const start = performance.now();
+  const fired: Fired[] = [];
+  const addAfter = (name: string, delayMs: number): TimeoutEntry => {
+    const entry = timeoutEntry((now) => fired.push({ name, at: now }));
+    list.add(entry, start + delayMs);
+    return entry;
+  };
+  return { list, start, fired, addAfter };
 }
 
 describe('timeout list', () => {
   test('runs entries in deadline order', async () => {
-    const list = new TimeoutList();
-    const fired: Array<{ name: string; at: number }> = [];
-    const start = performance.now();
+    const { list, start, fired, addAfter } = recordingList();
     // Added out of order: the list sorts them.
-    list.add(recordingEntry('third', fired), start + 90);
-    list.add(recordingEntry('first', fired), start + 30);
-    list.add(recordingEntry('second', fired), start + 60);
+    addAfter('third', 90);
+    addAfter('first', 30);
+    addAfter('second', 60);
 
     await sleep(150);
     assert.deepEqual(fired.map((entry) => entry.name), ['first', 'second', 'third']);
@@ -34,12 +49,9 @@ describe('timeout list', () => {
   });
 
   test('skips removed entries', async () => {
-    const list = new TimeoutList();
-    const fired: Array<{ name: string; at: number }> = [];
-    const start = performance.now();
-    const removed = recordingEntry('removed', fired);
-    list.add(removed, start + 20);
-    list.add(recordingEntry('kept', fired), start + 40);
+    const { list, fired, addAfter } = recordingList();
+    const removed = addAfter('removed', 20);
+    addAfter('kept', 40);
     list.remove(removed);
     // A second removal, or one from a list the entry is not in, changes nothing.
     list.remove(removed);
@@ -54,7 +66,7 @@ describe('timeout list', () => {
     const list = new TimeoutList();
     const start = performance.now();
     const runs: number[] = [];
-    // Like an idle timeout that finds recent activity: the entry adds itself again for later.
+    // The entry adds itself again for later, as an idle timeout does after recent activity.
     const entry: TimeoutEntry = timeoutEntry((now) => {
       runs.push(now - start);
       if (runs.length < 3) list.add(entry, now + 20);
@@ -67,11 +79,9 @@ describe('timeout list', () => {
   });
 
   test('moves its timer for an earlier entry', async () => {
-    const list = new TimeoutList();
-    const fired: Array<{ name: string; at: number }> = [];
-    const start = performance.now();
-    list.add(recordingEntry('late', fired), start + 1_000);
-    list.add(recordingEntry('early', fired), start + 20);
+    const { list, fired, addAfter } = recordingList();
+    addAfter('late', 1_000);
+    addAfter('early', 20);
 
     await sleep(100);
     assert.deepEqual(fired.map((entry) => entry.name), ['early']);

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startBackends } from './lib/backends.mjs';
-import { killAllNow, openFileLimits, stopAll, stopProcess } from './lib/processes.mjs';
+import { killAllNow, openFileLimits, runCommand, stopAll, stopProcess } from './lib/processes.mjs';
 import { computeRatios, renderMarkdown, renderRatioChart } from './lib/report.mjs';
 import { SCENARIOS, SETTINGS } from './lib/scenarios.mjs';
 import { ALL_TARGETS, DEFAULT_TARGETS } from './lib/targets.mjs';
@@ -25,6 +25,8 @@ const USAGE = `usage: node bench/run.mjs [options]    (or: npm run bench -- [opt
   --repeat <n>          measure each target n times per scenario, in rounds over the targets,
                         and keep the median (default: 1)
   --backend <kind>      nginx (default) or node
+  --node <path>         run rsp and the Node.js floor proxies with this node binary
+                        (default: the one that runs the harness), to compare runtimes
   --no-install          never run apt-get for a missing program; skip what needs it
   --results-dir <dir>   where latest.md, <timestamp>.json and the charts go (default: bench/results)
   --chart <file>        also write the ratio chart to this file (docs/benchmarks-ratios.svg for the docs)
@@ -49,6 +51,7 @@ function parseOptions(argv) {
         scenarios: { type: 'string' },
         repeat: { type: 'string', default: '1' },
         backend: { type: 'string', default: 'nginx' },
+        node: { type: 'string' },
         'no-install': { type: 'boolean', default: false },
         'results-dir': { type: 'string', default: join(benchDir, 'results') },
         chart: { type: 'string' },
@@ -85,6 +88,7 @@ function parseOptions(argv) {
     scenarios: SCENARIOS.filter((scenario) => scenarioIds.includes(scenario.id)),
     repeat,
     backend: parsed.backend,
+    node: parsed.node === undefined ? process.execPath : resolve(parsed.node),
     install: !parsed['no-install'],
     resultsDir: resolve(parsed['results-dir']),
     chart: parsed.chart === undefined ? undefined : resolve(parsed.chart),
@@ -185,6 +189,12 @@ async function main() {
   const startedAt = new Date();
   const settings = SETTINGS[options.mode];
 
+  const nodeVersion = await runCommand(options.node, ['--version'], { timeoutMs: 10_000 });
+  if (nodeVersion.code !== 0) {
+    console.error(`bench: --node ${options.node} does not run: ${nodeVersion.stderr.trim() || `exit code ${nodeVersion.code}`}`);
+    process.exit(1);
+  }
+
   for (const [command, pkg] of [
     ['wrk', 'wrk'],
     ['curl', 'curl'],
@@ -206,12 +216,13 @@ async function main() {
   const context = {
     tmpDir: state.tmpDir,
     rspMain: join(repoRoot, 'dist', 'src', 'main.js'),
+    node: options.node,
     maxOpenFiles: Math.min(limits.hard, 65536),
     install: options.install,
     warn,
     backends: [],
   };
-  const machine = await machineFacts(repoRoot);
+  const machine = await machineFacts(repoRoot, { path: options.node, version: nodeVersion.stdout.trim() });
   console.log(`rsp benchmark, ${options.mode} mode, ${machine.cores} cores (${machine.cpuModel}), Node.js ${machine.node}; temporary files in ${state.tmpDir}`);
 
   const backends = await startBackends({ preferred: options.backend, tmpDir: state.tmpDir, maxOpenFiles: context.maxOpenFiles, warn });

@@ -66,7 +66,7 @@ function machineLines(run) {
   return [
     `- Run: ${run.startedAt}, ${run.mode} mode, ${run.repeat > 1 ? `median of ${run.repeat} measurements, ` : ''}${run.durationSeconds} s in all; rsp commit ${m.rspCommit ?? 'unknown'}${modified}`,
     `- Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.kernel}; load average (1, 5, 15 min) ${m.loadAverageAtStart.join(' ')} at the start, ${m.loadAverageAtEnd?.join(' ') ?? 'unknown'} at the end`,
-    `- Software: Node.js ${m.node}, ${m.haproxy ?? 'HAProxy not found'}, ${m.nginx ?? 'nginx not found'}, ${m.wrk ?? 'wrk not found'}, ${m.curl ?? 'curl not found'}`,
+    `- Software: Node.js ${m.node}${m.nodePath === undefined ? '' : ` (${m.nodePath})`}, ${m.haproxy ?? 'HAProxy not found'}, ${m.nginx ?? 'nginx not found'}, ${m.wrk ?? 'wrk not found'}, ${m.curl ?? 'curl not found'}`,
     `- Backends: 2 × ${run.backends.kind === 'nginx' ? 'nginx (1 worker process each)' : 'Node HTTP server (bench/node-backend.mjs)'} serving static files`,
   ];
 }

@@ -66,7 +66,7 @@ async function rspTakesAcceptSetting(context) {
   if (context.rspTakesAccept === undefined) {
     const file = join(targetDir(context, 'rsp-check'), 'accept.lua');
     writeFileSync(file, rspConfig(context, 1, 'workers'));
-    const result = await runCommand(process.execPath, [context.rspMain, '--check', file], { timeoutMs: 30_000 });
+    const result = await runCommand(context.node, [context.rspMain, '--check', file], { timeoutMs: 30_000 });
     context.rspTakesAccept = result.code === 0;
   }
   return context.rspTakesAccept;
@@ -101,7 +101,7 @@ async function startRsp(context, name, workers, schedulingPolicy) {
   // inherited value cannot change what a target name means. The config's `accept`
   // setting, where the build takes it, selects the same policy.
   const env = { ...process.env, NODE_CLUSTER_SCHED_POLICY: schedulingPolicy };
-  const handle = startProcess(name, process.execPath, [context.rspMain, '--workers', String(workers), configFile], { env, logFile, onLine });
+  const handle = startProcess(name, context.node, [context.rspMain, '--workers', String(workers), configFile], { env, logFile, onLine });
   handle.exited.then((status) => {
     settle({ error: new Error(`rsp exited (${JSON.stringify(status)}) before logging "rsp started"; see ${logFile}`) });
   });
@@ -233,7 +233,7 @@ function pipeTarget(name, workers, description, script = 'pipe-proxy.mjs') {
       const dir = targetDir(context, name);
       const port = await freePort();
       const args = [join(benchDir, script), '--port', String(port), '--backends', backendAddresses(context).join(','), '--workers', String(workers)];
-      const handle = startProcess(name, process.execPath, args, { logFile: join(dir, 'output.log') });
+      const handle = startProcess(name, context.node, args, { logFile: join(dir, 'output.log') });
       await waitForPort(HOST, port, { handle });
       return { port, handle };
     },

@@ -90,8 +90,11 @@ function cpuModel() {
   return line === undefined ? os.cpus()[0]?.model ?? 'unknown' : line.slice(line.indexOf(':') + 1).trim();
 }
 
-/** Collects the facts about this machine and the programs that a result depends on. */
-export async function machineFacts(repoRoot) {
+/**
+ * Collects the facts about this machine and the programs that a result depends on.
+ * `node` is the binary that runs rsp and the floor proxies, with its version.
+ */
+export async function machineFacts(repoRoot, node) {
   const gitHead = await runCommand('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
   const gitStatus = await runCommand('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src']);
   return {
@@ -100,7 +103,8 @@ export async function machineFacts(repoRoot) {
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     kernel: `${os.type()} ${os.release()}`,
     loadAverageAtStart: os.loadavg().map((value) => Math.round(value * 100) / 100),
-    node: process.version,
+    node: node.version,
+    nodePath: node.path === process.execPath ? undefined : node.path,
     haproxy: shortVersion(await firstLine('haproxy', ['-v']), /^HAProxy version (\S+)/, 'HAProxy'),
     nginx: shortVersion(await firstLine('nginx', ['-v'], 'stderr'), /nginx\/(\S+)/, 'nginx'),
     wrk: shortVersion(await firstLine('wrk', ['-v']), /^wrk (\S+)/, 'wrk'),

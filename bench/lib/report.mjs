@@ -60,6 +60,18 @@ function formatRatio(ratio) {
   return ratio === undefined || !Number.isFinite(ratio) ? '—' : `${ratio.toFixed(2)}×`;
 }
 
+/**
+ * Formats a ratio next to the goal `limit` it is judged against, with as many
+ * decimals as it takes to tell the two apart (up to 6): 0.8965 against 0.90 is
+ * "0.897×", so that a miss never reads as the goal itself.
+ */
+function formatGoalRatio(ratio, limit) {
+  if (ratio === undefined || !Number.isFinite(ratio) || ratio === limit) return formatRatio(ratio);
+  let digits = 2;
+  while (digits < 6 && ratio.toFixed(digits) === limit.toFixed(digits)) digits++;
+  return `${ratio.toFixed(digits)}×`;
+}
+
 function machineLines(run) {
   const m = run.machine;
   const modified = m.rspSourceModified ? ' with uncommitted changes in src/' : '';
@@ -107,7 +119,7 @@ function goalsTable(run) {
       const value = run.results[metric.scenario]?.[target]?.figures?.[metric.key];
       const ratio = ratios?.perTarget[target];
       const verdict = judgeGoal(metric, value, ratio);
-      const figure = metric.goal.max !== undefined ? `${formatFigure(value)} ${metric.unit}` : formatRatio(ratio);
+      const figure = metric.goal.max !== undefined ? `${formatFigure(value)} ${metric.unit}` : formatGoalRatio(ratio, metric.goal.minRatio ?? metric.goal.maxRatio);
       cells.push(verdict === undefined ? figure : `${figure} ${verdict}`);
     }
     lines.push(`| ${cells.join(' | ')} |`);

@@ -191,7 +191,8 @@ async function main() {
 
   const nodeVersion = await runCommand(options.node, ['--version'], { timeoutMs: 10_000 });
   if (nodeVersion.code !== 0) {
-    console.error(`bench: --node ${options.node} does not run: ${nodeVersion.stderr.trim() || `exit code ${nodeVersion.code}`}`);
+    const reason = nodeVersion.stderr.trim() || `exit code ${nodeVersion.code}`;
+    console.error(`bench: "${options.node} --version" failed (${reason}); --node needs the path of a node binary`);
     process.exit(1);
   }
 

@@ -61,9 +61,9 @@ function formatRatio(ratio) {
 }
 
 /**
- * Formats a ratio next to the goal `limit` it is judged against, with as many
- * decimals as it takes to tell the two apart (up to 6): 0.8965 against 0.90 is
- * "0.897×", so that a miss never reads as the goal itself.
+ * Formats a ratio judged against the goal `limit` with as many decimals as it
+ * takes to tell the two apart, up to 6. A ratio of 0.8962 against a goal of
+ * 0.90 is written "0.896×", so that a miss never reads as the goal itself.
  */
 function formatGoalRatio(ratio, limit) {
   if (ratio === undefined || !Number.isFinite(ratio) || ratio === limit) return formatRatio(ratio);

@@ -61,9 +61,8 @@ function formatRatio(ratio) {
 }
 
 /**
- * Formats a ratio judged against the goal `limit` with as many decimals as it
- * takes to tell the two apart, up to 6. A ratio of 0.8962 against a goal of
- * 0.90 is written "0.896×", so that a miss never reads as the goal itself.
+ * Formats `ratio` with as many decimals (up to 6) as tell it apart from the goal
+ * `limit`, so that a miss of 0.8962 against 0.90 reads "0.896×", not "0.90×".
  */
 function formatGoalRatio(ratio, limit) {
   if (ratio === undefined || !Number.isFinite(ratio) || ratio === limit) return formatRatio(ratio);

@@ -92,7 +92,7 @@ function cpuModel() {
 
 /**
  * Collects the facts about this machine and the programs that a result depends on.
- * `node` is the binary that runs rsp and the floor proxies, with its version.
+ * `node` gives the path and version of the binary that runs rsp and the floor proxies.
  */
 export async function machineFacts(repoRoot, node) {
   const gitHead = await runCommand('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
